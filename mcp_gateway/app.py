@@ -1,0 +1,137 @@
+"""Assembly: one ASGI app serving `/mcp` (lean path), health endpoints, and the gateway's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from .config import GatewayConfig, load_config
+from .core.gateway import Gateway
+from .front.http import McpHttpFront
+from .front.security import OriginGuard
+from .front.sessions import SessionRegistry, SessionSealer
+
+log = logging.getLogger("mcp_gateway")
+
+CONFIG_ENV = "MCP_GATEWAY_CONFIG"
+SECRET_ENV = "MCP_GATEWAY_SESSION_SECRET"
+
+
+class GatewayApp:
+    """The ASGI application. `/mcp` goes straight to the front; everything else through Starlette."""
+
+    def __init__(self, config: GatewayConfig, *, port: int | None = None) -> None:
+        self.config = config
+        server = config.server
+        self.gateway = Gateway(config)
+        secret = server.session_secret or os.environ.get(SECRET_ENV)
+        self.sessions = SessionRegistry(SessionSealer(secret), server.session_idle_timeout)
+        guard = OriginGuard.for_bind(
+            server.host, port if port is not None else server.port, server.allowed_hosts, server.allowed_origins
+        )
+        self.front = McpHttpFront(self.gateway, self.sessions, guard)
+        self._mcp_path = server.path
+        self._started = time.time()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._routes = Starlette(
+            routes=[
+                Route("/healthz", self._healthz),
+                Route("/readyz", self._readyz),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] in (self._mcp_path, self._mcp_path + "/"):
+            await self.front(scope, receive, send)
+        else:
+            await self._routes(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Any) -> AsyncIterator[None]:
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    async def startup(self) -> None:
+        log.info("starting: %d upstream(s)", len(self.gateway.pool.handles))
+        await self.gateway.start(wait=max((u.connect_timeout for u in self.config.upstreams.values()), default=5))
+        snapshot = self.gateway.snapshot
+        log.info(
+            "catalog: %d tools, %d prompts, %d resources, %d resource templates",
+            len(snapshot.lists["tools"]),
+            len(snapshot.lists["prompts"]),
+            len(snapshot.lists["resources"]),
+            len(snapshot.lists["resourceTemplates"]),
+        )
+        self._sweeper = asyncio.create_task(self._sweep_sessions())
+
+    async def shutdown(self) -> None:
+        self.front.stop_streams()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self.sessions.close_all()
+        await self.gateway.stop()
+        log.info("stopped")
+
+    def begin_drain(self) -> None:
+        """SIGTERM: refuse new calls and end long-lived streams; calls in flight finish."""
+        self.front.stop_streams()
+
+    async def _sweep_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, self.config.server.session_idle_timeout / 2))
+            expired = self.sessions.expire_idle()
+            if expired:
+                log.info("expired %d idle session(s)", expired)
+
+    async def _healthz(self, _request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def _readyz(self, _request: Request) -> JSONResponse:
+        upstreams = {}
+        for name, handle in self.gateway.pool.handles.items():
+            health = handle.health
+            upstreams[name] = {
+                "state": health.state,
+                "transport": handle.config.transport,
+                "protocol": health.protocol_version,
+                "error": health.error,
+                "since": round(health.since, 3),
+                "connects": health.connects,
+            }
+        snapshot = self.gateway.snapshot
+        ready = not self.front.draining.is_set() and (
+            not upstreams or any(u["state"] == "ready" for u in upstreams.values())
+        )
+        body = {
+            "ready": ready,
+            "upstreams": upstreams,
+            "catalog": {kind: len(items) for kind, items in snapshot.lists.items()},
+            "collisions": [str(c) for c in snapshot.collisions],
+            "sessions": len(self.sessions),
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def create_app(config: GatewayConfig, *, port: int | None = None) -> GatewayApp:
+    return GatewayApp(config, port=port)
+
+
+def create_app_from_env() -> GatewayApp:
+    """Factory for `uvicorn --factory` worker processes: the CLI passes the config path in the env."""
+    path = os.environ[CONFIG_ENV]
+    port = os.environ.get("MCP_GATEWAY_PORT")
+    return GatewayApp(load_config(path), port=int(port) if port else None)

@@ -1,0 +1,224 @@
+"""`mcp-gateway` command line: serve, stdio, catalog, config check, config schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, GatewayConfig, load_config
+from .version import __version__
+
+log = logging.getLogger("mcp_gateway")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigError as exc:
+        print(f"error: invalid configuration\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mcp-gateway", description="One MCP endpoint for many MCP servers.")
+    parser.add_argument("--version", action="version", version=f"mcp-gateway {__version__}")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="serve MCP over streamable HTTP")
+    serve.add_argument("--config", "-c", required=True, help="path to gateway.yaml")
+    serve.add_argument("--host", help="bind address (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: server.port, 8080)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=_serve)
+
+    stdio = commands.add_parser("stdio", help="serve MCP over stdin/stdout (for Claude Desktop)")
+    stdio.add_argument("--config", "-c", required=True)
+    stdio.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    stdio.set_defaults(handler=_stdio)
+
+    catalog = commands.add_parser("catalog", help="connect to the upstreams and print the federated catalog")
+    catalog.add_argument("--config", "-c", required=True)
+    catalog.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    catalog.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    catalog.set_defaults(handler=_catalog)
+
+    config = commands.add_parser("config", help="check a config file or print its JSON Schema")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate a gateway.yaml")
+    check.add_argument("file")
+    check.set_defaults(handler=_config_check)
+    schema = config_commands.add_parser("schema", help="print the JSON Schema of gateway.yaml")
+    schema.set_defaults(handler=_config_schema)
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _with_overrides(config: GatewayConfig, host: str | None, port: int | None) -> GatewayConfig:
+    updates: dict[str, Any] = {}
+    if host is not None:
+        updates["host"] = host
+    if port is not None:
+        updates["port"] = port
+    if not updates:
+        return config
+    return config.model_copy(update={"server": config.server.model_copy(update=updates)})
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import CONFIG_ENV, SECRET_ENV, create_app
+
+    _setup_logging(args.log_level)
+    config = _with_overrides(load_config(args.config), args.host, args.port)
+    host, port = config.server.host, config.server.port
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": args.log_level,
+        "timeout_graceful_shutdown": config.server.drain_timeout,
+        "log_config": None,
+    }
+    log.info("mcp-gateway %s listening on http://%s:%d%s", __version__, host, port, config.server.path)
+    if args.workers > 1:
+        # Workers share the config file and a session key so any of them can serve any session.
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+        os.environ["MCP_GATEWAY_PORT"] = str(port)
+        os.environ.setdefault(SECRET_ENV, config.server.session_secret or secrets.token_urlsafe(32))
+        if args.host:
+            log.warning("--host with --workers: workers bind %s from the command line", host)
+        uvicorn.run("mcp_gateway.app:create_app_from_env", factory=True, workers=args.workers, **common)
+        return 0
+    app = create_app(config, port=port)
+
+    class _DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            log.info("received %s: draining calls in flight", signal.Signals(sig).name)
+            app.begin_drain()
+            super().handle_exit(sig, frame)
+
+    _DrainingServer(uvicorn.Config(app, **common)).run()
+    return 0
+
+
+def _stdio(args: argparse.Namespace) -> int:
+    from .core.gateway import Gateway
+    from .front.stdio import serve_stdio
+
+    _setup_logging(args.log_level)
+    config = load_config(args.config)
+
+    async def run() -> None:
+        gateway = Gateway(config)
+        await gateway.start(wait=max((u.connect_timeout for u in config.upstreams.values()), default=5))
+        try:
+            await serve_stdio(gateway)
+        finally:
+            await gateway.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from .core.gateway import Gateway
+
+    _setup_logging(args.log_level)
+    config = load_config(args.config)
+
+    async def run() -> dict[str, Any]:
+        gateway = Gateway(config)
+        await gateway.start(wait=max((u.connect_timeout for u in config.upstreams.values()), default=5))
+        try:
+            snapshot = gateway.snapshot
+            return {
+                "upstreams": {n: h.health.state for n, h in gateway.pool.handles.items()},
+                "tools": [
+                    {"name": e.exposed, "upstream": e.upstream, "description": e.definition.get("description", "")}
+                    for e in snapshot.lists["tools"]
+                ],
+                "prompts": [{"name": e.exposed, "upstream": e.upstream} for e in snapshot.lists["prompts"]],
+                "resources": [{"uri": e.exposed, "upstream": e.upstream} for e in snapshot.lists["resources"]],
+                "resourceTemplates": [
+                    {"uriTemplate": e.exposed, "upstream": e.upstream} for e in snapshot.lists["resourceTemplates"]
+                ],
+                "collisions": [str(c) for c in snapshot.collisions],
+            }
+        finally:
+            await gateway.stop()
+
+    data = asyncio.run(run())
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    _print_table(["NAME", "UPSTREAM", "DESCRIPTION"], [(t["name"], t["upstream"], t["description"]) for t in data["tools"]])
+    for kind, key in (("prompts", "name"), ("resources", "uri"), ("resourceTemplates", "uriTemplate")):
+        if data[kind]:
+            print()
+            _print_table([kind.upper(), "UPSTREAM", ""], [(i[key], i["upstream"], "") for i in data[kind]])
+    down = [n for n, s in data["upstreams"].items() if s != "ready"]
+    print(f"\n{len(data['tools'])} tools from {len(data['upstreams']) - len(down)} upstream(s)", end="")
+    print(f"; not reachable: {', '.join(down)}" if down else "")
+    for collision in data["collisions"]:
+        print(f"warning: {collision}")
+    return 1 if down else 0
+
+
+def _print_table(header: list[str], rows: list[tuple[str, str, str]]) -> None:
+    width0 = max([len(header[0])] + [len(r[0]) for r in rows])
+    width1 = max([len(header[1])] + [len(r[1]) for r in rows])
+    print(f"{header[0]:<{width0}}  {header[1]:<{width1}}  {header[2]}".rstrip())
+    for name, upstream, description in rows:
+        first_line = (description or "").strip().splitlines()[0] if description and description.strip() else ""
+        if len(first_line) > 70:
+            first_line = first_line[:67] + "..."
+        print(f"{name:<{width0}}  {upstream:<{width1}}  {first_line}".rstrip())
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    kinds: dict[str, int] = {}
+    for upstream in config.upstreams.values():
+        kinds[upstream.transport] = kinds.get(upstream.transport, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no upstreams"
+    print(f"{args.file}: ok ({len(config.upstreams)} upstream(s): {summary})")
+    return 0
+
+
+def _config_schema(args: argparse.Namespace) -> int:
+    schema = GatewayConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mcp-gateway gateway.yaml"
+    print(json.dumps(schema, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

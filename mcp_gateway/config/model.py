@@ -1,0 +1,134 @@
+"""The `gateway.yaml` data model. Validation errors are turned into file/line/key messages by `load`."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+UPSTREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ToolCuration(_Strict):
+    """Which of an upstream's tools (or prompts, resources) are exposed, and how."""
+
+    include: list[str] = Field(default_factory=lambda: ["*"], description="Glob patterns of names to expose.")
+    exclude: list[str] = Field(default_factory=list, description="Glob patterns of names to hide.")
+    rename: dict[str, str] = Field(default_factory=dict, description="Upstream name -> exposed name (before prefixing).")
+    descriptions: dict[str, str] = Field(default_factory=dict, description="Upstream name -> description override.")
+
+
+class _UpstreamBase(_Strict):
+    prefix: str | None = Field(None, description="Name prefix; defaults to the upstream's name.")
+    prefixing: bool = Field(True, description="Set false to expose this upstream's names unprefixed.")
+    timeout: float = Field(60.0, gt=0, description="Seconds a single call may take before it fails.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect and handshake.")
+    protocol: Literal["auto", "2025-11-25", "2026-07-28"] = Field(
+        "auto", description="Era to speak upstream: auto probes server/discover then falls back to initialize."
+    )
+    tools: ToolCuration = Field(default_factory=ToolCuration)
+    prompts: ToolCuration = Field(default_factory=ToolCuration)
+    resources: ToolCuration = Field(default_factory=ToolCuration)
+    enabled: bool = True
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,48}", value):
+            raise ValueError("prefix must be 1-48 characters of A-Z a-z 0-9 _ . -")
+        return value
+
+
+class HttpUpstream(_UpstreamBase):
+    transport: Literal["streamable_http"] = "streamable_http"
+    url: str = Field(description="The upstream MCP endpoint, e.g. http://127.0.0.1:3001/mcp")
+    headers: dict[str, str] = Field(default_factory=dict, description="Static headers sent on every request.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("url must be an http:// or https:// URL")
+        return value
+
+
+class SseUpstream(HttpUpstream):
+    """The 2024-11-05 HTTP+SSE transport: `url` is the SSE endpoint (usually .../sse)."""
+
+    transport: Literal["sse"] = "sse"  # type: ignore[assignment]
+
+
+class StdioUpstream(_UpstreamBase):
+    transport: Literal["stdio"] = "stdio"
+    command: str = Field(min_length=1, description="Executable to start.")
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment for the process.")
+    cwd: str | None = None
+    restart_backoff_max: float = Field(30.0, gt=0, description="Longest wait between restarts, seconds.")
+
+
+Upstream = Annotated[HttpUpstream | SseUpstream | StdioUpstream, Field(discriminator="transport")]
+
+
+class NamingConfig(_Strict):
+    separator: str = Field("__", min_length=1, max_length=4, description="Between prefix and upstream name.")
+    max_length: int = Field(64, ge=16, le=128, description="Exposed tool names are shortened to this length.")
+
+    @field_validator("separator")
+    @classmethod
+    def _separator_chars(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+            raise ValueError("separator must use only A-Z a-z 0-9 _ . -")
+        return value
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    path: str = Field("/mcp", pattern=r"^/")
+    name: str = "mcp-gateway"
+    instructions: str | None = Field(None, description="Sent to clients on initialize; upstreams' are appended.")
+    allowed_hosts: list[str] | None = Field(
+        None, description="Host header allow-list (DNS rebinding). Default: localhost names when bound locally."
+    )
+    allowed_origins: list[str] | None = Field(None, description="Origin allow-list. Default: localhost origins.")
+    session_idle_timeout: float = Field(1800.0, gt=0, description="Seconds before an unused session expires.")
+    page_size: int = Field(200, ge=1, le=10000, description="Items per page the gateway returns on list calls.")
+    drain_timeout: float = Field(30.0, ge=0, description="Seconds SIGTERM waits for calls in flight.")
+    session_secret: str | None = Field(
+        None, description="Key material for sealed session ids (shared by all workers/replicas). Default: random."
+    )
+
+
+class GatewayConfig(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    naming: NamingConfig = Field(default_factory=NamingConfig)
+    upstreams: dict[str, Upstream] = Field(default_factory=dict)
+
+    @field_validator("upstreams")
+    @classmethod
+    def _names(cls, value: dict[str, Upstream]) -> dict[str, Upstream]:
+        for name in value:
+            if not UPSTREAM_NAME.match(name):
+                raise ValueError(f"upstream name {name!r} must match {UPSTREAM_NAME.pattern}")
+        return value
+
+    @model_validator(mode="after")
+    def _prefixes_unique(self) -> GatewayConfig:
+        seen: dict[str, str] = {}
+        for name, upstream in self.upstreams.items():
+            if not upstream.enabled or not upstream.prefixing:
+                continue
+            prefix = (upstream.prefix or name).lower()
+            if prefix in seen:
+                raise ValueError(
+                    f"upstreams {seen[prefix]!r} and {name!r} share the prefix {prefix!r}: "
+                    "their names would collide; set a distinct `prefix`"
+                )
+            seen[prefix] = name
+        return self

@@ -1,0 +1,46 @@
+"""The transport-free message model: a `Call` in, a result dict (or `McpError`) out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+
+@dataclass(slots=True)
+class ClientContext:
+    """Who the client is, in the internal stateless model: everything needed to serve one of its calls.
+
+    A handshake-era client's `initialize` data is restored from its session for each call; a
+    2026-07-28 client sends it in every request's `_meta`.
+    """
+
+    protocol_version: str
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    client_info: dict[str, Any] | None = None
+    session_id: str | None = None
+    log_level: str | None = None
+
+    @property
+    def modern(self) -> bool:
+        return self.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
+class CallSink(Protocol):
+    """The client-bound stream of one call: where its notifications and server-to-client requests go."""
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None: ...
+
+    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a request to the client on this call's stream and return the client's result."""
+        ...
+
+
+@dataclass(slots=True)
+class Call:
+    method: str
+    params: dict[str, Any]
+    client: ClientContext
+    sink: CallSink | None = None
+    request_id: Any = None

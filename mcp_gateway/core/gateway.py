@@ -1,0 +1,297 @@
+"""The gateway core: routes each `Call` to the catalog or to an upstream and returns the raw result.
+
+Transport-free by design (ARCHITECTURE rule 2): fronts decode bytes into `Call`s and encode what this
+returns. Upstream results pass through as parsed dicts with only the renames the catalog requires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..catalog.catalog import KINDS, Catalog, Entry, Snapshot, UpstreamView
+from ..catalog.curation import Curator
+from ..catalog.naming import Namer, uri_scheme_prefix
+from ..config import GatewayConfig
+from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, McpError
+from ..upstream.pool import UpstreamHandle, UpstreamPool
+from ..version import GATEWAY_INFO
+from .call import Call
+from .relay import CallRelay
+
+log = logging.getLogger("mcp_gateway.core")
+
+_LIST_METHOD = {
+    "tools": "tools/list",
+    "prompts": "prompts/list",
+    "resources": "resources/list",
+    "resourceTemplates": "resources/templates/list",
+}
+_CAPABILITY_OF = {"tools": "tools", "prompts": "prompts", "resources": "resources", "resourceTemplates": "resources"}
+_CHANGED_KINDS = {
+    "notifications/tools/list_changed": ("tools",),
+    "notifications/prompts/list_changed": ("prompts",),
+    "notifications/resources/list_changed": ("resources", "resourceTemplates"),
+}
+_MAX_UPSTREAM_PAGES = 1000
+_LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+# Receives client-bound notifications not tied to a call: (method, params, resource URI or None).
+ChangeListener = Callable[[str, dict[str, Any], str | None], Awaitable[None]]
+
+SERVER_CAPABILITIES: dict[str, Any] = {
+    "tools": {"listChanged": True},
+    "prompts": {"listChanged": True},
+    "resources": {"subscribe": True, "listChanged": True},
+    "logging": {},
+    "completions": {},
+}
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        naming = config.naming
+        self.views: dict[str, UpstreamView] = {}
+        for name, upstream in config.upstreams.items():
+            if not upstream.enabled:
+                continue
+            prefix = (upstream.prefix or name) if upstream.prefixing else None
+            self.views[name] = UpstreamView(
+                name,
+                Namer(prefix, naming.separator, naming.max_length),
+                {
+                    "tools": Curator.from_config(upstream.tools),
+                    "prompts": Curator.from_config(upstream.prompts),
+                    "resources": Curator.from_config(upstream.resources),
+                },
+            )
+        self.catalog = Catalog(list(self.views))
+        self.pool = UpstreamPool(config.upstreams, self._upstream_up, self._upstream_down, self._upstream_notified)
+        self.listeners: list[ChangeListener] = []
+        self._page_size = config.server.page_size
+        self._handlers: dict[str, Callable[[Call], Awaitable[dict[str, Any]]]] = {
+            "tools/call": self._call_tool,
+            "tools/list": self._list("tools"),
+            "prompts/list": self._list("prompts"),
+            "resources/list": self._list("resources"),
+            "resources/templates/list": self._list("resourceTemplates"),
+            "prompts/get": self._get_prompt,
+            "resources/read": self._read_resource,
+            "resources/subscribe": self._subscribe,
+            "resources/unsubscribe": self._subscribe,
+            "completion/complete": self._complete,
+            "logging/setLevel": self._set_level,
+            "ping": self._ping,
+        }
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self, wait: float = 10.0) -> None:
+        await self.pool.start(wait)
+
+    async def stop(self) -> None:
+        await self.pool.stop()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.catalog.snapshot
+
+    def initialize_result(self, protocol_version: str) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "protocolVersion": protocol_version,
+            "capabilities": SERVER_CAPABILITIES,
+            "serverInfo": {**GATEWAY_INFO, "name": self.config.server.name},
+        }
+        if instructions := self.instructions():
+            result["instructions"] = instructions
+        return result
+
+    def instructions(self) -> str | None:
+        parts = [self.config.server.instructions] if self.config.server.instructions else []
+        for name, handle in self.pool.handles.items():
+            session = handle.session
+            if session is not None and session.instructions:
+                parts.append(f"## {name}\n{session.instructions}")
+        return "\n\n".join(parts) or None
+
+    # -- the one entry point -------------------------------------------------------------------------
+
+    async def handle(self, call: Call) -> dict[str, Any]:
+        handler = self._handlers.get(call.method)
+        if handler is None:
+            raise McpError(METHOD_NOT_FOUND, f"Method not found: {call.method}")
+        return await handler(call)
+
+    # -- handlers ------------------------------------------------------------------------------------
+
+    async def _call_tool(self, call: Call) -> dict[str, Any]:
+        name = call.params.get("name")
+        entry = self.catalog.snapshot.index["tools"].get(name) if isinstance(name, str) else None
+        if entry is None:
+            raise McpError(INVALID_PARAMS, f"Unknown tool: {name}")
+        return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
+
+    def _list(self, kind: str) -> Callable[[Call], Awaitable[dict[str, Any]]]:
+        async def list_items(call: Call) -> dict[str, Any]:
+            cursor = call.params.get("cursor")
+            if cursor is not None and not isinstance(cursor, str):
+                raise McpError(INVALID_PARAMS, "cursor must be a string")
+            items, next_cursor = self.catalog.snapshot.page(kind, cursor, self._page_size)
+            result: dict[str, Any] = {kind: items}
+            if next_cursor is not None:
+                result["nextCursor"] = next_cursor
+            return result
+
+        return list_items
+
+    async def _get_prompt(self, call: Call) -> dict[str, Any]:
+        name = call.params.get("name")
+        entry = self.catalog.snapshot.index["prompts"].get(name) if isinstance(name, str) else None
+        if entry is None:
+            raise McpError(INVALID_PARAMS, f"Unknown prompt: {name}")
+        return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
+
+    async def _read_resource(self, call: Call) -> dict[str, Any]:
+        uri = call.params.get("uri")
+        if not isinstance(uri, str):
+            raise McpError(INVALID_PARAMS, "uri must be a string")
+        upstream, original = self._resolve_uri(uri, call)
+        result = await self._forward(upstream, call, {**call.params, "uri": original})
+        namer = self.views[upstream].namer
+        contents = result.get("contents")
+        if namer.prefix and isinstance(contents, list):
+            result = {
+                **result,
+                "contents": [
+                    {**c, "uri": namer.uri(c["uri"])} if isinstance(c, dict) and isinstance(c.get("uri"), str) else c
+                    for c in contents
+                ],
+            }
+        return result
+
+    async def _subscribe(self, call: Call) -> dict[str, Any]:
+        uri = call.params.get("uri")
+        if not isinstance(uri, str):
+            raise McpError(INVALID_PARAMS, "uri must be a string")
+        upstream, original = self._resolve_uri(uri, call)
+        handle = self.pool.get(upstream)
+        session = handle.session if handle else None
+        if session is not None and (session.capabilities.get("resources") or {}).get("subscribe"):
+            if not session.modern:
+                await self._forward(upstream, call, {**call.params, "uri": original})
+        return {}
+
+    async def _complete(self, call: Call) -> dict[str, Any]:
+        ref = call.params.get("ref")
+        if not isinstance(ref, dict):
+            raise McpError(INVALID_PARAMS, "ref must be an object")
+        if ref.get("type") == "ref/prompt":
+            entry = self.catalog.snapshot.index["prompts"].get(ref.get("name"))  # type: ignore[arg-type]
+            if entry is None:
+                raise McpError(INVALID_PARAMS, f"Unknown prompt: {ref.get('name')}")
+            upstream, new_ref = entry.upstream, {**ref, "name": entry.original}
+        elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
+            upstream, original = self._resolve_uri(ref["uri"], call)
+            new_ref = {**ref, "uri": original}
+        else:
+            raise McpError(INVALID_PARAMS, "ref.type must be ref/prompt or ref/resource")
+        return await self._forward(upstream, call, {**call.params, "ref": new_ref})
+
+    async def _set_level(self, call: Call) -> dict[str, Any]:
+        level = call.params.get("level")
+        if level not in _LOG_LEVELS:
+            raise McpError(INVALID_PARAMS, f"level must be one of {', '.join(_LOG_LEVELS)}")
+        call.client.log_level = level
+        return {}
+
+    async def _ping(self, call: Call) -> dict[str, Any]:
+        return {}
+
+    # -- routing helpers -----------------------------------------------------------------------------
+
+    async def _forward(self, upstream: str, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        handle = self.pool.get(upstream)
+        if handle is None:
+            raise McpError(METHOD_NOT_FOUND, f"unknown upstream '{upstream}'")
+        return await handle.request(call.method, params, relay=CallRelay(call))
+
+    def _resolve_uri(self, uri: str, call: Call) -> tuple[str, str]:
+        unprefixed: list[UpstreamView] = []
+        for view in self.views.values():
+            if not view.namer.prefix:
+                unprefixed.append(view)
+                continue
+            original = view.namer.original_uri(uri)
+            if original is not None:
+                return view.name, original
+        if unprefixed:
+            snapshot = self.catalog.snapshot
+            entry = snapshot.index["resources"].get(uri)
+            if entry is not None and self.views[entry.upstream].namer.prefix is None:
+                return entry.upstream, uri
+            scheme = uri_scheme_prefix(uri)
+            for template in snapshot.lists["resourceTemplates"]:
+                owner = self.views[template.upstream]
+                if owner.namer.prefix is None and scheme and template.original.startswith(scheme):
+                    return owner.name, uri
+            return unprefixed[0].name, uri
+        code = INVALID_PARAMS if call.client.modern else RESOURCE_NOT_FOUND
+        raise McpError(code, "Resource not found", {"uri": uri})
+
+    # -- upstream events -----------------------------------------------------------------------------
+
+    async def _upstream_up(self, handle: UpstreamHandle) -> None:
+        await asyncio.gather(*(self._refresh(handle, kind) for kind in KINDS))
+        await self._broadcast_all_changed()
+
+    async def _upstream_down(self, handle: UpstreamHandle) -> None:
+        self.catalog.drop(handle.name)
+        await self._broadcast_all_changed()
+
+    async def _broadcast_all_changed(self) -> None:
+        for method in _CHANGED_KINDS:
+            await self._broadcast(method, {}, None)
+
+    async def _upstream_notified(self, handle: UpstreamHandle, method: str, params: dict[str, Any]) -> None:
+        kinds = _CHANGED_KINDS.get(method)
+        if kinds is not None:
+            await asyncio.gather(*(self._refresh(handle, kind) for kind in kinds))
+            await self._broadcast(method, {}, None)
+        elif method == "notifications/resources/updated" and isinstance(params.get("uri"), str):
+            exposed = self.views[handle.name].namer.uri(params["uri"])
+            await self._broadcast(method, {**params, "uri": exposed}, exposed)
+
+    async def _broadcast(self, method: str, params: dict[str, Any], uri: str | None) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(method, params, uri)
+            except Exception:
+                log.exception("change listener failed")
+
+    async def _refresh(self, handle: UpstreamHandle, kind: str) -> None:
+        session = handle.session
+        if session is None or _CAPABILITY_OF[kind] not in session.capabilities:
+            self.catalog.set_listing(handle.name, kind, [])
+            return
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        seen_cursors: set[str] = set()
+        for _ in range(_MAX_UPSTREAM_PAGES):
+            params = {"cursor": cursor} if cursor else {}
+            try:
+                result = await session.request(_LIST_METHOD[kind], params)
+            except McpError as exc:
+                log.warning("upstream %s: %s failed: %s", handle.name, _LIST_METHOD[kind], exc.message)
+                break
+            page = result.get(kind)
+            if isinstance(page, list):
+                items.extend(item for item in page if isinstance(item, dict))
+            cursor = result.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor or cursor in seen_cursors:
+                break
+            seen_cursors.add(cursor)
+        entries: list[Entry] = self.views[handle.name].entries(kind, items)
+        self.catalog.set_listing(handle.name, kind, entries)

@@ -1,0 +1,70 @@
+"""`CallRelay`: carries an upstream's in-flight messages back to the client call that caused them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..jsonrpc import INVALID_REQUEST, McpError
+from .call import Call
+
+# Server-to-client request -> the client capability it needs.
+_REQUIRED_CAPABILITY = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+_LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
+class CallRelay:
+    __slots__ = ("_call", "_progress_token")
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        meta = call.params.get("_meta")
+        self._progress_token = meta.get("progressToken") if isinstance(meta, dict) else None
+
+    @property
+    def client_capabilities(self) -> dict[str, Any]:
+        return self._call.client.capabilities
+
+    @property
+    def client_info(self) -> dict[str, Any] | None:
+        return self._call.client.client_info
+
+    @property
+    def log_level(self) -> str | None:
+        return self._call.client.log_level
+
+    @property
+    def mrtr_passthrough(self) -> bool:
+        return self._call.client.modern
+
+    @property
+    def wants_progress(self) -> bool:
+        return self._progress_token is not None and self._call.sink is not None
+
+    async def progress(self, params: dict[str, Any]) -> None:
+        if self._progress_token is None or self._call.sink is None:
+            return
+        await self._call.sink.notify("notifications/progress", {**params, "progressToken": self._progress_token})
+
+    async def log(self, params: dict[str, Any]) -> None:
+        sink = self._call.sink
+        if sink is None:
+            return
+        wanted = self._call.client.log_level
+        level = params.get("level")
+        if wanted in _LOG_LEVELS and level in _LOG_LEVELS and _LOG_LEVELS.index(level) < _LOG_LEVELS.index(wanted):
+            return
+        await sink.notify("notifications/message", params)
+
+    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        capability = _REQUIRED_CAPABILITY.get(method)
+        if capability is None:
+            raise McpError(INVALID_REQUEST, f"the gateway does not relay {method} to clients")
+        if capability not in self._call.client.capabilities:
+            raise McpError(INVALID_REQUEST, f"the client did not declare the {capability} capability")
+        if self._call.sink is None:
+            raise McpError(INVALID_REQUEST, "the client's request has no stream to ask on")
+        return await self._call.sink.ask(method, params)

@@ -1,0 +1,165 @@
+"""The stdio front (`mcp-gateway stdio`): one client on stdin/stdout, e.g. Claude Desktop.
+
+Each request runs as its own task so a slow tool never blocks the next message; everything that is
+not protocol goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import sys
+from typing import Any
+
+import orjson
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from ..core.call import Call, ClientContext
+from ..core.gateway import Gateway
+from ..jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    McpError,
+    error_message,
+    notification,
+    request,
+    result_message,
+)
+from ..version import LEGACY_VERSION
+
+log = logging.getLogger("mcp_gateway.front")
+REQUEST_CANCELLED = -32800
+
+
+class StdioFront:
+    def __init__(self, gateway: Gateway, reader: asyncio.StreamReader, writer: Any) -> None:
+        self.gateway = gateway
+        self._reader = reader
+        self._writer = writer  # has .write(bytes) and async .drain()
+        self._write_lock = asyncio.Lock()
+        self._client = ClientContext(protocol_version=LEGACY_VERSION)
+        self._inflight: dict[Any, asyncio.Task[None]] = {}
+        self._cancelled: set[Any] = set()
+        self._awaiting: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._subscriptions: set[str] = set()
+        gateway.listeners.append(self._on_change)
+
+    async def _write(self, data: bytes) -> None:
+        async with self._write_lock:
+            self._writer.write(data + b"\n")
+            with contextlib.suppress(ConnectionError):
+                await self._writer.drain()
+
+    async def run(self) -> None:
+        while True:
+            line = await self._reader.readline()
+            if not line:
+                break
+            line = line.strip()
+            if line:
+                await self._dispatch(line)
+        for task in list(self._inflight.values()):
+            task.cancel()
+
+    async def _dispatch(self, line: bytes) -> None:
+        try:
+            message = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            await self._write(error_message(None, McpError(PARSE_ERROR, "Parse error: invalid JSON")))
+            return
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            await self._write(error_message(None, McpError(INVALID_REQUEST, "Invalid Request")))
+            return
+        method = message.get("method")
+        if method is None:
+            future = self._awaiting.pop(message.get("id"), None)
+            if future is not None and not future.done():
+                if "error" in message:
+                    future.set_exception(McpError.from_error(message["error"]))
+                else:
+                    future.set_result(message.get("result") or {})
+            return
+        params = message.get("params") or {}
+        if not isinstance(params, dict):
+            await self._write(error_message(message.get("id"), McpError(INVALID_PARAMS, "params must be an object")))
+            return
+        if "id" not in message:
+            if method == "notifications/cancelled":
+                request_id = params.get("requestId")
+                task = self._inflight.get(request_id)
+                if task is not None:
+                    self._cancelled.add(request_id)
+                    task.cancel()
+            return
+        request_id = message["id"]
+        if method == "initialize":
+            requested = params.get("protocolVersion")
+            caps = params.get("capabilities")
+            info = params.get("clientInfo")
+            self._client = ClientContext(
+                protocol_version=requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LEGACY_VERSION,
+                capabilities=caps if isinstance(caps, dict) else {},
+                client_info=info if isinstance(info, dict) else None,
+            )
+            result = self.gateway.initialize_result(self._client.protocol_version)
+            await self._write(result_message(request_id, result))
+            return
+        task = asyncio.create_task(self._serve(request_id, method, params))
+        self._inflight[request_id] = task
+
+    async def _serve(self, request_id: Any, method: str, params: dict[str, Any]) -> None:
+        call = Call(method, params, self._client, self, request_id)
+        try:
+            result = await self.gateway.handle(call)
+            payload = result_message(request_id, result)
+            if method == "resources/subscribe":
+                self._subscriptions.add(params["uri"])
+            elif method == "resources/unsubscribe":
+                self._subscriptions.discard(params.get("uri"))  # type: ignore[arg-type]
+        except McpError as exc:
+            payload = error_message(request_id, exc)
+        except asyncio.CancelledError:
+            if request_id not in self._cancelled:
+                raise
+            payload = error_message(request_id, McpError(REQUEST_CANCELLED, "Request cancelled"))
+        except Exception:
+            log.exception("unhandled error serving %s", method)
+            payload = error_message(request_id, McpError(INTERNAL_ERROR, "Internal error"))
+        finally:
+            self._inflight.pop(request_id, None)
+            self._cancelled.discard(request_id)
+        await self._write(payload)
+
+    # CallSink: stdio has one stream, shared by every call.
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        await self._write(orjson.dumps(notification(method, params)))
+
+    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        request_id = f"gw-{next(self._ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._awaiting[request_id] = future
+        try:
+            await self._write(orjson.dumps(request(request_id, method, params)))
+            return await future
+        finally:
+            self._awaiting.pop(request_id, None)
+
+    async def _on_change(self, method: str, params: dict[str, Any], uri: str | None) -> None:
+        if uri is None or uri in self._subscriptions:
+            await self.notify(method, params)
+
+
+async def serve_stdio(gateway: Gateway) -> None:
+    """Serve one client over this process's stdin/stdout until stdin closes."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, sys.stdout.buffer)
+    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+    front = StdioFront(gateway, reader, writer)
+    await front.run()

@@ -1,0 +1,201 @@
+"""Supervises the connection to each upstream: connect, watch, reconnect with backoff, report health.
+
+One `UpstreamSession` per upstream is shared by every client call: no handshake per call. An upstream
+that is down never blocks the others; its calls fail fast with an error naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import HttpUpstream, SseUpstream, StdioUpstream, Upstream
+from ..jsonrpc import McpError
+from .relay import Relay
+from .session import UpstreamSession
+from .transport import Transport, UpstreamGone
+from .transport_http import StreamableHttpTransport
+from .transport_sse import LegacySseTransport
+from .transport_stdio import StdioTransport
+
+log = logging.getLogger("mcp_gateway.upstream")
+
+UpHandler = Callable[["UpstreamHandle"], Awaitable[None]]
+NotificationHandler = Callable[["UpstreamHandle", str, dict[str, Any]], Awaitable[None]]
+
+
+def build_transport(name: str, config: Upstream) -> Transport:
+    if isinstance(config, SseUpstream):
+        return LegacySseTransport(name, config.url, config.headers, config.connect_timeout)
+    if isinstance(config, HttpUpstream):
+        return StreamableHttpTransport(name, config.url, config.headers, config.connect_timeout)
+    if isinstance(config, StdioUpstream):
+        return StdioTransport(name, config.command, config.args, config.env, config.cwd)
+    raise TypeError(f"unknown upstream transport {config!r}")
+
+
+@dataclass(slots=True)
+class Health:
+    state: str = "connecting"  # connecting | ready | down
+    error: str | None = None
+    since: float = 0.0
+    connects: int = 0
+    protocol_version: str | None = None
+
+
+class UpstreamHandle:
+    def __init__(
+        self,
+        name: str,
+        config: Upstream,
+        on_up: UpHandler,
+        on_down: UpHandler,
+        on_notification: NotificationHandler,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.session: UpstreamSession | None = None
+        self.health = Health(since=time.time())
+        self.first_attempt = asyncio.Event()
+        self._on_up = on_up
+        self._on_down = on_down
+        self._on_notification = on_notification
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name=f"upstream:{self.name}")
+
+    async def _supervise(self) -> None:
+        max_delay = getattr(self.config, "restart_backoff_max", 30.0)
+        delay = 0.25
+        while not self._stopping:
+            session = UpstreamSession(
+                self.name,
+                build_transport(self.name, self.config),
+                protocol=self.config.protocol,
+                timeout=self.config.timeout,
+                connect_timeout=self.config.connect_timeout,
+                on_notification=self._notified,
+            )
+            try:
+                async with asyncio.timeout(self.config.connect_timeout * 2):
+                    await session.open()
+            except asyncio.CancelledError:
+                await _close_quietly(session)
+                raise
+            except (McpError, TimeoutError, OSError) as exc:
+                await _close_quietly(session)
+                self._mark("down", _reason(exc))
+                self.first_attempt.set()
+                log.warning("upstream %s: connect failed (%s); retrying in %.1fs", self.name, _reason(exc), delay)
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, max_delay)
+                continue
+            self.session = session
+            self.health.connects += 1
+            self.health.protocol_version = session.protocol_version
+            log.info(
+                "upstream %s: connected (%s, protocol %s)",
+                self.name,
+                self.config.transport,
+                session.protocol_version,
+            )
+            try:
+                await self._on_up(self)
+            except Exception as exc:  # a failed first listing must not kill the supervisor
+                log.warning("upstream %s: listing failed: %s", self.name, _reason(exc))
+            self._mark("ready", None)
+            self.first_attempt.set()
+            delay = 0.25
+            await session.transport.closed.wait()
+            self.session = None
+            if self._stopping:
+                break
+            reason = session.transport.close_reason or "connection lost"
+            self._mark("down", reason)
+            log.warning("upstream %s: %s; reconnecting", self.name, reason)
+            await _close_quietly(session)
+            await self._on_down(self)
+            await asyncio.sleep(delay)
+
+    async def _notified(self, method: str, params: dict[str, Any]) -> None:
+        await self._on_notification(self, method, params)
+
+    def _mark(self, state: str, error: str | None) -> None:
+        if self.health.state != state:
+            self.health.since = time.time()
+        self.health.state = state
+        self.health.error = error
+
+    async def request(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        relay: Relay | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        session = self.session
+        if session is None:
+            raise UpstreamGone(self.name, self.health.error or "not connected yet")
+        return await session.request(method, params, relay=relay, headers=headers)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        session = self.session
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        if session is not None:
+            await _close_quietly(session)
+
+
+class UpstreamPool:
+    def __init__(
+        self,
+        upstreams: dict[str, Upstream],
+        on_up: UpHandler,
+        on_down: UpHandler,
+        on_notification: NotificationHandler,
+    ) -> None:
+        self.handles = {
+            name: UpstreamHandle(name, config, on_up, on_down, on_notification)
+            for name, config in upstreams.items()
+            if config.enabled
+        }
+
+    async def start(self, wait: float) -> None:
+        """Connect to every upstream; wait up to `wait` seconds for each first attempt, never longer."""
+        for handle in self.handles.values():
+            handle.start()
+        if self.handles:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await asyncio.gather(*(h.first_attempt.wait() for h in self.handles.values()))
+
+    def get(self, name: str) -> UpstreamHandle | None:
+        return self.handles.get(name)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(h.stop() for h in self.handles.values()), return_exceptions=True)
+
+
+async def _close_quietly(session: UpstreamSession) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(session.aclose(), 10)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, McpError):
+        return exc.message
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__

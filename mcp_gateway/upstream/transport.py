@@ -1,0 +1,93 @@
+"""The transport contract every upstream connector implements, and shared pieces for stream transports."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..jsonrpc import UPSTREAM_ERROR, McpError
+from .relay import Relay
+
+# Called for every message the upstream sends that is not the answer to an exchange: notifications and
+# server-to-client requests. `related` is the relay of the exchange whose stream carried it, when known.
+IncomingHandler = Callable[[dict[str, Any], "Relay | None"], Awaitable[None]]
+
+
+class UpstreamGone(McpError):
+    """The upstream connection broke; the pool reconnects in the background."""
+
+    def __init__(self, upstream: str, detail: str) -> None:
+        super().__init__(UPSTREAM_ERROR, f"upstream '{upstream}' is unavailable: {detail}")
+        self.upstream = upstream
+
+
+class Transport(ABC):
+    """Moves JSON-RPC messages to and from one upstream server."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.on_incoming: IncomingHandler | None = None
+        # Set when the connection is lost for good; the pool watches it to reconnect.
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Open the connection (spawn the process, open the stream)."""
+
+    @abstractmethod
+    async def exchange(
+        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
+    ) -> dict[str, Any]:
+        """Send a request and return the JSON-RPC response message for it."""
+
+    @abstractmethod
+    async def send(self, message: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
+        """Send a notification or a response; no answer is expected."""
+
+    @abstractmethod
+    async def aclose(self) -> None: ...
+
+    def set_session_headers(self, headers: dict[str, str]) -> None:  # noqa: B027 - optional hook
+        """Headers to send on every later request (HTTP only: session id, protocol version)."""
+
+    async def start_listening(self) -> None:  # noqa: B027 - optional hook
+        """Open the server-to-client channel for unsolicited messages (HTTP GET stream), if any."""
+
+    def _lost(self, reason: str) -> None:
+        if not self.closed.is_set():
+            self.close_reason = reason
+            self.closed.set()
+
+
+class PendingRequests:
+    """Futures of requests awaiting their response on a shared message stream (stdio, HTTP+SSE)."""
+
+    __slots__ = ("_futures", "_upstream")
+
+    def __init__(self, upstream: str) -> None:
+        self._upstream = upstream
+        self._futures: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+
+    def expect(self, request_id: Any) -> asyncio.Future[dict[str, Any]]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._futures[request_id] = future
+        return future
+
+    def forget(self, request_id: Any) -> None:
+        self._futures.pop(request_id, None)
+
+    def resolve(self, message: dict[str, Any]) -> bool:
+        future = self._futures.pop(message.get("id"), None)
+        if future is None or future.done():
+            return False
+        future.set_result(message)
+        return True
+
+    def fail_all(self, detail: str) -> None:
+        futures, self._futures = self._futures, {}
+        for future in futures.values():
+            if not future.done():
+                future.set_exception(UpstreamGone(self._upstream, detail))

@@ -1,0 +1,191 @@
+"""Streamable HTTP upstream (both eras): one keep-alive connection pool per upstream, POST per message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+
+from ..jsonrpc import UPSTREAM_ERROR, McpError
+from .relay import Relay
+from .sse import SseDecoder
+from .transport import Transport, UpstreamGone
+
+log = logging.getLogger("mcp_gateway.upstream")
+
+_ACCEPT = "application/json, text/event-stream"
+
+
+class SessionExpired(McpError):
+    """The upstream answered 404 to a request carrying our session id: re-initialize and retry."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(UPSTREAM_ERROR, f"upstream '{upstream}' session expired")
+
+
+class StreamableHttpTransport(Transport):
+    def __init__(self, name: str, url: str, headers: dict[str, str], connect_timeout: float) -> None:
+        super().__init__(name)
+        self.url = url
+        self._static_headers = {k.lower(): v for k, v in headers.items()}
+        self._session_headers: dict[str, str] = {}
+        self._connect_timeout = connect_timeout
+        self._http: aiohttp.ClientSession | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._post_headers: dict[str, str] = {}
+        self.last_session_id: str | None = None
+        self._rebuild_headers()
+
+    def _rebuild_headers(self) -> None:
+        self._post_headers = {
+            "content-type": "application/json",
+            "accept": _ACCEPT,
+            **self._static_headers,
+            **self._session_headers,
+        }
+
+    def set_session_headers(self, headers: dict[str, str]) -> None:
+        self._session_headers = {k.lower(): v for k, v in headers.items()}
+        self._rebuild_headers()
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60, ttl_dns_cache=300)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout)
+        self._http = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=True, skip_auto_headers=("User-Agent",)
+        )
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None or self.closed.is_set():
+            raise UpstreamGone(self.name, self.close_reason or "not connected")
+        return self._http
+
+    async def exchange(
+        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
+    ) -> dict[str, Any]:
+        request_headers = {**self._post_headers, **headers} if headers else self._post_headers
+        try:
+            async with self.http.post(self.url, data=orjson.dumps(message), headers=request_headers) as response:
+                return await self._read_answer(response, message.get("id"), related)
+        except aiohttp.ClientError as exc:
+            raise UpstreamGone(self.name, _describe_client_error(exc)) from None
+
+    async def _read_answer(
+        self, response: aiohttp.ClientResponse, request_id: Any, related: Relay | None
+    ) -> dict[str, Any]:
+        content_type = response.headers.get("content-type", "")
+        session_id = response.headers.get("mcp-session-id")
+        if session_id:
+            self.last_session_id = session_id
+        if response.status == 404 and "mcp-session-id" in self._session_headers:
+            raise SessionExpired(self.name)
+        if content_type.startswith("text/event-stream") and response.status == 200:
+            decoder = SseDecoder()
+            async for chunk in response.content.iter_any():
+                for event in decoder.feed(chunk):
+                    if event.event != "message" or not event.data:
+                        continue
+                    message = _parse(event.data)
+                    if message is None:
+                        continue
+                    if "method" not in message and message.get("id") == request_id:
+                        return message
+                    if self.on_incoming is not None:
+                        await self.on_incoming(message, related)
+            raise UpstreamGone(self.name, "the response stream ended before the result")
+        body = await response.read()
+        message = _parse(body) if body else None
+        if message is not None and "method" not in message and ("result" in message or "error" in message):
+            return message
+        raise McpError(UPSTREAM_ERROR, f"upstream '{self.name}' answered HTTP {response.status}")
+
+    async def send(self, message: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
+        request_headers = {**self._post_headers, **headers} if headers else self._post_headers
+        try:
+            async with self.http.post(self.url, data=orjson.dumps(message), headers=request_headers) as response:
+                await response.read()
+                if response.status >= 400:
+                    log.debug("upstream %s answered %s to a notification", self.name, response.status)
+        except aiohttp.ClientError as exc:
+            raise UpstreamGone(self.name, _describe_client_error(exc)) from None
+
+    async def start_listening(self) -> None:
+        """Open the legacy GET stream for list_changed and requests not tied to a call."""
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name=f"http-get:{self.name}")
+
+    async def _listen(self) -> None:
+        last_event_id: str | None = None
+        delay = 0.5
+        while not self.closed.is_set():
+            headers = {k: v for k, v in self._post_headers.items() if k != "content-type"}
+            headers["accept"] = "text/event-stream"
+            if last_event_id:
+                headers["last-event-id"] = last_event_id
+            try:
+                async with self.http.get(self.url, headers=headers) as response:
+                    if response.status == 405:
+                        return  # the server offers no standalone stream
+                    if response.status == 404:
+                        self._lost("session expired")
+                        return
+                    if response.status != 200:
+                        raise aiohttp.ClientResponseError(
+                            response.request_info, (), status=response.status, message="GET stream refused"
+                        )
+                    delay = 0.5
+                    decoder = SseDecoder()
+                    async for chunk in response.content.iter_any():
+                        for event in decoder.feed(chunk):
+                            if event.id:
+                                last_event_id = event.id
+                            if event.retry:
+                                delay = event.retry / 1000
+                            message = _parse(event.data) if event.data else None
+                            if message is not None and self.on_incoming is not None:
+                                await self.on_incoming(message, None)
+            except asyncio.CancelledError:
+                raise
+            except UpstreamGone:
+                return
+            except (aiohttp.ClientError, OSError) as exc:
+                log.debug("upstream %s GET stream dropped: %s", self.name, exc)
+                delay = min(delay * 2, 10.0)
+            await asyncio.sleep(delay)
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(BaseException):
+                await self._listener
+        if self._http is not None and "mcp-session-id" in self._session_headers and not self.closed.is_set():
+            # Ending the session politely frees the upstream's state; failures do not matter.
+            with contextlib.suppress(Exception):
+                async with self._http.delete(
+                    self.url, headers=self._post_headers, timeout=aiohttp.ClientTimeout(total=2)
+                ):
+                    pass
+        self._lost("closed by the gateway")
+        if self._http is not None:
+            await self._http.close()
+
+
+def _parse(raw: bytes | str) -> dict[str, Any] | None:
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+def _describe_client_error(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connection refused"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return "connection lost mid-response"
+    return type(exc).__name__

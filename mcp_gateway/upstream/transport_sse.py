@@ -1,0 +1,123 @@
+"""Legacy HTTP+SSE upstream (2024-11-05): one GET event stream in, POSTs to the announced endpoint out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+import orjson
+
+from ..jsonrpc import is_response
+from .relay import Relay
+from .sse import SseDecoder
+from .transport import PendingRequests, Transport, UpstreamGone
+
+log = logging.getLogger("mcp_gateway.upstream")
+
+
+class LegacySseTransport(Transport):
+    def __init__(self, name: str, url: str, headers: dict[str, str], connect_timeout: float) -> None:
+        super().__init__(name)
+        self.url = url
+        self._headers = {k.lower(): v for k, v in headers.items()}
+        self._connect_timeout = connect_timeout
+        self._http: aiohttp.ClientSession | None = None
+        self._endpoint: str | None = None
+        self._pending = PendingRequests(name)
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=60),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
+        )
+        endpoint_ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._reader = asyncio.create_task(self._read(endpoint_ready), name=f"sse:{self.name}")
+        try:
+            self._endpoint = await asyncio.wait_for(endpoint_ready, self._connect_timeout)
+        except TimeoutError:
+            await self.aclose()
+            raise UpstreamGone(self.name, "no endpoint event on the SSE stream") from None
+
+    async def _read(self, endpoint_ready: asyncio.Future[str]) -> None:
+        assert self._http is not None
+        reason = "event stream ended"
+        try:
+            headers = {**self._headers, "accept": "text/event-stream"}
+            async with self._http.get(self.url, headers=headers) as response:
+                if response.status != 200:
+                    raise UpstreamGone(self.name, f"SSE endpoint answered HTTP {response.status}")
+                decoder = SseDecoder()
+                async for chunk in response.content.iter_any():
+                    for event in decoder.feed(chunk):
+                        if event.event == "endpoint":
+                            if not endpoint_ready.done():
+                                endpoint_ready.set_result(urljoin(self.url, event.data.strip()))
+                            continue
+                        await self._dispatch(event.data)
+        except UpstreamGone as exc:
+            reason = exc.message
+            if not endpoint_ready.done():
+                endpoint_ready.set_exception(exc)
+        except (aiohttp.ClientError, OSError) as exc:
+            reason = f"event stream failed: {type(exc).__name__}"
+            if not endpoint_ready.done():
+                endpoint_ready.set_exception(UpstreamGone(self.name, reason))
+        finally:
+            self._pending.fail_all(reason)
+            self._lost(reason)
+
+    async def _dispatch(self, data: str) -> None:
+        try:
+            message = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(message, dict):
+            return
+        if is_response(message):
+            self._pending.resolve(message)
+        elif self.on_incoming is not None:
+            await self.on_incoming(message, None)
+
+    async def _post(self, message: dict[str, Any]) -> None:
+        if self._http is None or self._endpoint is None or self.closed.is_set():
+            raise UpstreamGone(self.name, self.close_reason or "not connected")
+        try:
+            async with self._http.post(
+                self._endpoint,
+                data=orjson.dumps(message),
+                headers={**self._headers, "content-type": "application/json"},
+            ) as response:
+                await response.read()
+                if response.status >= 400:
+                    raise UpstreamGone(self.name, f"message endpoint answered HTTP {response.status}")
+        except aiohttp.ClientError as exc:
+            raise UpstreamGone(self.name, type(exc).__name__) from None
+
+    async def exchange(
+        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
+    ) -> dict[str, Any]:
+        request_id = message["id"]
+        future = self._pending.expect(request_id)
+        try:
+            await self._post(message)
+            return await future
+        finally:
+            self._pending.forget(request_id)
+
+    async def send(self, message: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
+        await self._post(message)
+
+    async def aclose(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader
+        self._pending.fail_all("connection closed")
+        self._lost("closed by the gateway")
+        if self._http is not None:
+            await self._http.close()

@@ -1,0 +1,147 @@
+"""stdio upstream: a subprocess speaking newline-delimited JSON-RPC on stdin/stdout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
+
+import orjson
+
+from ..jsonrpc import is_response
+from .relay import Relay
+from .transport import PendingRequests, Transport, UpstreamGone
+
+log = logging.getLogger("mcp_gateway.upstream")
+
+_LINE_LIMIT = 64 * 1024 * 1024  # tool results can be large (images, files)
+
+
+class StdioTransport(Transport):
+    def __init__(
+        self, name: str, command: str, args: list[str], env: dict[str, str], cwd: str | None
+    ) -> None:
+        super().__init__(name)
+        self._argv = [command, *args]
+        self._env = {**os.environ, **env}
+        self._cwd = cwd
+        self._process: asyncio.subprocess.Process | None = None
+        self._pending = PendingRequests(name)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    async def start(self) -> None:
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *self._argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._env,
+                cwd=self._cwd,
+                limit=_LINE_LIMIT,
+                start_new_session=True,  # a Ctrl-C to the gateway must not kill upstreams before draining
+            )
+        except OSError as exc:
+            raise UpstreamGone(self.name, f"cannot start {self._argv[0]!r}: {exc.strerror or exc}") from None
+        self._tasks = [
+            asyncio.create_task(self._read_stdout(), name=f"stdio-out:{self.name}"),
+            asyncio.create_task(self._read_stderr(), name=f"stdio-err:{self.name}"),
+        ]
+
+    async def _read_stdout(self) -> None:
+        assert self._process and self._process.stdout
+        reader = self._process.stdout
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    message = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    log.warning("upstream %s wrote a non-JSON line to stdout; ignored", self.name)
+                    continue
+                if not isinstance(message, dict):
+                    continue
+                if is_response(message):
+                    self._pending.resolve(message)
+                elif self.on_incoming is not None:
+                    await self.on_incoming(message, None)
+        except (ValueError, asyncio.LimitOverrunError):
+            log.error("upstream %s wrote a line longer than %d bytes", self.name, _LINE_LIMIT)
+        finally:
+            code = await self._exit_code()
+            reason = f"process exited with code {code}" if code is not None else "stdout closed"
+            self._pending.fail_all(reason)
+            self._lost(reason)
+
+    async def _exit_code(self) -> int | None:
+        if self._process is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(self._process.wait(), 1.0)
+        return None
+
+    async def _read_stderr(self) -> None:
+        assert self._process and self._process.stderr
+        while line := await self._process.stderr.readline():
+            log.info("[%s] %s", self.name, line.decode("utf-8", errors="replace").rstrip())
+
+    async def _write(self, message: dict[str, Any]) -> None:
+        process = self._process
+        if process is None or process.stdin is None or self.closed.is_set():
+            raise UpstreamGone(self.name, self.close_reason or "not started")
+        data = orjson.dumps(message) + b"\n"
+        async with self._write_lock:
+            try:
+                process.stdin.write(data)
+                await process.stdin.drain()
+            except (ConnectionError, RuntimeError) as exc:
+                raise UpstreamGone(self.name, f"stdin closed: {exc}") from None
+
+    async def exchange(
+        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
+    ) -> dict[str, Any]:
+        request_id = message["id"]
+        future = self._pending.expect(request_id)
+        try:
+            await self._write(message)
+            return await future
+        finally:
+            self._pending.forget(request_id)
+
+    async def send(self, message: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
+        await self._write(message)
+
+    async def aclose(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        if process.returncode is None:
+            # Closing stdin is the MCP way to ask a stdio server to exit; escalate if it ignores that.
+            with contextlib.suppress(Exception):
+                if process.stdin:
+                    process.stdin.close()
+            for sig_step in (process.terminate, process.kill):
+                try:
+                    await asyncio.wait_for(process.wait(), 2.0)
+                    break
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        sig_step()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 2.0)
+        for task in self._tasks:
+            task.cancel()
+        self._pending.fail_all("connection closed")
+        self._lost("closed by the gateway")
