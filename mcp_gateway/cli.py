@@ -178,7 +178,8 @@ def _catalog(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    _print_table(["NAME", "UPSTREAM", "DESCRIPTION"], [(t["name"], t["upstream"], t["description"]) for t in data["tools"]])
+    rows = [(t["name"], t["upstream"], t["description"]) for t in data["tools"]]
+    _print_table(["NAME", "UPSTREAM", "DESCRIPTION"], rows)
     for kind, key in (("prompts", "name"), ("resources", "uri"), ("resourceTemplates", "uriTemplate")):
         if data[kind]:
             print()

@@ -38,7 +38,7 @@ class Namer:
         if match is None:
             return f"{self.prefix}{self.separator}{uri}"
         head = match.group(0)
-        return f"{head}{self.prefix}{self.separator}{uri[len(head):]}"
+        return f"{head}{self.prefix}{self.separator}{uri[len(head) :]}"
 
     def original_uri(self, exposed: str) -> str | None:
         """The upstream URI for an exposed one, or None when it does not carry this upstream's prefix."""

@@ -33,7 +33,10 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> G
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    return parse_config(text, str(path), os.environ if environ is None else environ)
+    config = parse_config(text, str(path), os.environ if environ is None else environ)
+    if config.base_dir is None:
+        config = config.model_copy(update={"base_dir": str(path.resolve().parent)})
+    return config
 
 
 def parse_config(text: str, source: str, environ: Mapping[str, str]) -> GatewayConfig:

@@ -19,7 +19,9 @@ class ToolCuration(_Strict):
 
     include: list[str] = Field(default_factory=lambda: ["*"], description="Glob patterns of names to expose.")
     exclude: list[str] = Field(default_factory=list, description="Glob patterns of names to hide.")
-    rename: dict[str, str] = Field(default_factory=dict, description="Upstream name -> exposed name (before prefixing).")
+    rename: dict[str, str] = Field(
+        default_factory=dict, description="Upstream name -> exposed name (before prefixing)."
+    )
     descriptions: dict[str, str] = Field(default_factory=dict, description="Upstream name -> description override.")
 
 
@@ -65,10 +67,12 @@ class SseUpstream(HttpUpstream):
 
 class StdioUpstream(_UpstreamBase):
     transport: Literal["stdio"] = "stdio"
-    command: str = Field(min_length=1, description="Executable to start.")
+    command: str = Field(
+        min_length=1, description="Executable to start; `python`/`python3` mean the gateway's own interpreter."
+    )
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment for the process.")
-    cwd: str | None = None
+    cwd: str | None = Field(None, description="Working directory; relative to `base_dir` (the config's folder).")
     restart_backoff_max: float = Field(30.0, gt=0, description="Longest wait between restarts, seconds.")
 
 
@@ -106,6 +110,9 @@ class ServerConfig(_Strict):
 
 
 class GatewayConfig(_Strict):
+    base_dir: str | None = Field(
+        None, description="Directory that relative stdio `cwd`s resolve against; default: the config file's."
+    )
     server: ServerConfig = Field(default_factory=ServerConfig)
     naming: NamingConfig = Field(default_factory=NamingConfig)
     upstreams: dict[str, Upstream] = Field(default_factory=dict)

@@ -69,7 +69,9 @@ class Gateway:
                 },
             )
         self.catalog = Catalog(list(self.views))
-        self.pool = UpstreamPool(config.upstreams, self._upstream_up, self._upstream_down, self._upstream_notified)
+        self.pool = UpstreamPool(
+            config.upstreams, self._upstream_up, self._upstream_down, self._upstream_notified, config.base_dir
+        )
         self.listeners: list[ChangeListener] = []
         self._page_size = config.server.page_size
         self._handlers: dict[str, Callable[[Call], Awaitable[dict[str, Any]]]] = {
@@ -179,9 +181,9 @@ class Gateway:
         upstream, original = self._resolve_uri(uri, call)
         handle = self.pool.get(upstream)
         session = handle.session if handle else None
-        if session is not None and (session.capabilities.get("resources") or {}).get("subscribe"):
-            if not session.modern:
-                await self._forward(upstream, call, {**call.params, "uri": original})
+        supported = session is not None and (session.capabilities.get("resources") or {}).get("subscribe")
+        if supported and session is not None and not session.modern:
+            await self._forward(upstream, call, {**call.params, "uri": original})
         return {}
 
     async def _complete(self, call: Call) -> dict[str, Any]:

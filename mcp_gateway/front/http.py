@@ -9,6 +9,7 @@ into an SSE stream on the fly and the final result is its last event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -74,9 +75,8 @@ class McpHttpFront:
         elif method == "DELETE":
             await self._delete(headers, send)
         else:
-            await _send_json(
-                send, 405, _error_body(None, McpError(INVALID_REQUEST, "Method not allowed")), [(b"allow", b"GET, POST, DELETE")]
-            )
+            error = _error_body(None, McpError(INVALID_REQUEST, "Method not allowed"))
+            await _send_json(send, 405, error, [(b"allow", b"GET, POST, DELETE")])
 
     # -- POST ----------------------------------------------------------------------------------------
 
@@ -164,11 +164,8 @@ class McpHttpFront:
             return None
         version = headers.get(b"mcp-protocol-version")
         if version is not None and version.decode("latin-1") not in KNOWN_PROTOCOL_VERSIONS:
-            await _send_json(
-                send,
-                400,
-                _error_body(request_id, McpError(INVALID_REQUEST, f"Unsupported protocol version: {version.decode('latin-1')}")),
-            )
+            error = McpError(INVALID_REQUEST, f"Unsupported protocol version: {version.decode('latin-1')}")
+            await _send_json(send, 400, _error_body(request_id, error))
             return None
         return session
 
@@ -237,7 +234,8 @@ class McpHttpFront:
 
     async def _get(self, headers: dict[bytes, bytes], receive: Any, send: Any) -> None:
         if b"text/event-stream" not in headers.get(b"accept", b""):
-            await _send_json(send, 406, _error_body(None, McpError(INVALID_REQUEST, "Accept must include text/event-stream")))
+            error = McpError(INVALID_REQUEST, "Accept must include text/event-stream")
+            await _send_json(send, 406, _error_body(None, error))
             return
         session = await self._session(headers, None, send)
         if session is None:
@@ -288,16 +286,14 @@ class McpHttpFront:
                 try:
                     session.streams[0].put_nowait(data)
                 except asyncio.QueueFull:
-                    log.warning("session stream is full; dropped %s", method)
+                    log.warning("a client's GET stream is full; dropped %s", method)
 
     def stop_streams(self) -> None:
         self.draining.set()
         for session in self.sessions:
             for queue in session.streams:
-                try:
+                with contextlib.suppress(asyncio.QueueFull):
                     queue.put_nowait(b"")
-                except asyncio.QueueFull:
-                    pass
 
 
 class _ResponseStream:
@@ -381,10 +377,8 @@ async def _wait_disconnect(receive: Any, queue: asyncio.Queue[bytes]) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            try:
+            with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(b"")
-            except asyncio.QueueFull:
-                pass
             return
 
 

@@ -31,7 +31,10 @@ class OriginGuard:
         if self.allowed_hosts is not None and (host is None or host.lower() not in self.allowed_hosts):
             return 421, "Invalid Host header"
         # Browsers send Origin; native clients usually do not, and that is fine.
-        if origin is not None and self.allowed_origins is not None:
-            if origin.lower().rstrip("/") not in self.allowed_origins:
-                return 403, "Invalid Origin header"
+        if (
+            origin is not None
+            and self.allowed_origins is not None
+            and origin.lower().rstrip("/") not in self.allowed_origins
+        ):
+            return 403, "Invalid Origin header"
         return None

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,13 +32,15 @@ UpHandler = Callable[["UpstreamHandle"], Awaitable[None]]
 NotificationHandler = Callable[["UpstreamHandle", str, dict[str, Any]], Awaitable[None]]
 
 
-def build_transport(name: str, config: Upstream) -> Transport:
+def build_transport(name: str, config: Upstream, base_dir: str | None = None) -> Transport:
     if isinstance(config, SseUpstream):
         return LegacySseTransport(name, config.url, config.headers, config.connect_timeout)
     if isinstance(config, HttpUpstream):
         return StreamableHttpTransport(name, config.url, config.headers, config.connect_timeout)
     if isinstance(config, StdioUpstream):
-        return StdioTransport(name, config.command, config.args, config.env, config.cwd)
+        command = sys.executable if config.command in ("python", "python3") else config.command
+        cwd = config.cwd if config.cwd is None or base_dir is None else os.path.join(base_dir, config.cwd)
+        return StdioTransport(name, command, config.args, config.env, cwd or base_dir)
     raise TypeError(f"unknown upstream transport {config!r}")
 
 
@@ -57,9 +61,11 @@ class UpstreamHandle:
         on_up: UpHandler,
         on_down: UpHandler,
         on_notification: NotificationHandler,
+        base_dir: str | None = None,
     ) -> None:
         self.name = name
         self.config = config
+        self.base_dir = base_dir
         self.session: UpstreamSession | None = None
         self.health = Health(since=time.time())
         self.first_attempt = asyncio.Event()
@@ -78,7 +84,7 @@ class UpstreamHandle:
         while not self._stopping:
             session = UpstreamSession(
                 self.name,
-                build_transport(self.name, self.config),
+                build_transport(self.name, self.config, self.base_dir),
                 protocol=self.config.protocol,
                 timeout=self.config.timeout,
                 connect_timeout=self.config.connect_timeout,
@@ -165,9 +171,10 @@ class UpstreamPool:
         on_up: UpHandler,
         on_down: UpHandler,
         on_notification: NotificationHandler,
+        base_dir: str | None = None,
     ) -> None:
         self.handles = {
-            name: UpstreamHandle(name, config, on_up, on_down, on_notification)
+            name: UpstreamHandle(name, config, on_up, on_down, on_notification, base_dir)
             for name, config in upstreams.items()
             if config.enabled
         }

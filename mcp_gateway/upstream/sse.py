@@ -15,9 +15,11 @@ class SseEvent:
 
 
 class SseDecoder:
-    __slots__ = ("_buffer", "_data", "_event", "_id", "_retry")
+    __slots__ = ("_buffer", "_data", "_event", "_id", "_retry", "last_event_id", "retry")
 
     def __init__(self) -> None:
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
         self._buffer = b""
         self._data: list[str] = []
         self._event = ""
@@ -42,10 +44,10 @@ class SseDecoder:
 
     def _line(self, line: str) -> SseEvent | None:
         if not line:
-            if not self._data and not self._event:
-                # A bare id/retry (e.g. the priming event with empty data) is still delivered as empty data.
-                if self._id is None and self._retry is None:
-                    return None
+            # An event with no data (e.g. a priming event) is not dispatched; its id/retry still count.
+            if not self._data:
+                self._event = ""
+                return None
             event = SseEvent(self._event or "message", "\n".join(self._data), self._id, self._retry)
             self._data, self._event, self._retry = [], "", None
             return event
@@ -58,10 +60,12 @@ class SseDecoder:
             self._data.append(value)
         elif field == "event":
             self._event = value
-        elif field == "id":
+        elif field == "id" and "\0" not in value:
             self._id = value
+            self.last_event_id = value
         elif field == "retry" and value.isdigit():
             self._retry = int(value)
+            self.retry = int(value)
         return None
 
 

@@ -142,10 +142,6 @@ class StreamableHttpTransport(Transport):
                     decoder = SseDecoder()
                     async for chunk in response.content.iter_any():
                         for event in decoder.feed(chunk):
-                            if event.id:
-                                last_event_id = event.id
-                            if event.retry:
-                                delay = event.retry / 1000
                             message = _parse(event.data) if event.data else None
                             if message is not None and self.on_incoming is not None:
                                 await self.on_incoming(message, None)
@@ -156,6 +152,11 @@ class StreamableHttpTransport(Transport):
             except (aiohttp.ClientError, OSError) as exc:
                 log.debug("upstream %s GET stream dropped: %s", self.name, exc)
                 delay = min(delay * 2, 10.0)
+            else:
+                # The server ended the stream (SSE polling): resume where it left off, when it asks us to.
+                last_event_id = decoder.last_event_id or last_event_id
+                if decoder.retry is not None:
+                    delay = decoder.retry / 1000
             await asyncio.sleep(delay)
 
     async def aclose(self) -> None:

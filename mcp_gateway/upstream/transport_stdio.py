@@ -20,9 +20,7 @@ _LINE_LIMIT = 64 * 1024 * 1024  # tool results can be large (images, files)
 
 
 class StdioTransport(Transport):
-    def __init__(
-        self, name: str, command: str, args: list[str], env: dict[str, str], cwd: str | None
-    ) -> None:
+    def __init__(self, name: str, command: str, args: list[str], env: dict[str, str], cwd: str | None) -> None:
         super().__init__(name)
         self._argv = [command, *args]
         self._env = {**os.environ, **env}

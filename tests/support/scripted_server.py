@@ -80,6 +80,7 @@ import anyio
 import mcp_types as types
 import uvicorn
 from mcp.server import Server
+from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
@@ -245,9 +246,7 @@ def _decode_cursor(kind: str, cursor: str) -> int:
     return value
 
 
-def _page(
-    items: list[_ItemT], kind: str, cursor: str | None, page_size: int | None
-) -> tuple[list[_ItemT], str | None]:
+def _page(items: list[_ItemT], kind: str, cursor: str | None, page_size: int | None) -> tuple[list[_ItemT], str | None]:
     start = _decode_cursor(kind, cursor) if cursor else 0
     if start > len(items):
         raise MCPError(INVALID_PARAMS, f"Invalid cursor for {kind}")
@@ -289,7 +288,7 @@ class ScriptedServer:
         self.name = opts.name
         self.recorder = Recorder(opts.record)
         self.bus = InMemorySubscriptionBus()
-        self.legacy_sessions: list[ServerSession] = []
+        self.legacy_sessions: dict[int, ServerSession] = {}
         self.dyn_count = 0
         self.tools: dict[str, types.Tool] = {}
         for i in range(opts.tools):
@@ -339,9 +338,7 @@ class ScriptedServer:
     def _add_echo_tool(self, name: str) -> None:
         self.tools.setdefault(
             name,
-            types.Tool(
-                name=name, description=f"[{self.name}] echoes its arguments", input_schema=_ECHO_SCHEMA
-            ),
+            types.Tool(name=name, description=f"[{self.name}] echoes its arguments", input_schema=_ECHO_SCHEMA),
         )
 
     def _build_server(self) -> _Server:
@@ -396,29 +393,27 @@ class ScriptedServer:
             entry["headers"] = headers
         self.recorder.write(entry)
         if ctx.method == "notifications/initialized":
-            # Remember legacy sessions so add_tool can announce to every one of them.
-            self.legacy_sessions.append(ctx.session)
+            self._remember_legacy_session(ctx.session)
         return await call_next(ctx)
+
+    def _remember_legacy_session(self, session: ServerSession) -> None:
+        """Keep a handle on a legacy connection (until it closes) so add_tool can reach all of them."""
+        connection = _connection_of(session)
+        key = id(connection)
+        self.legacy_sessions[key] = session
+        connection.exit_stack.callback(self.legacy_sessions.pop, key, None)
 
     # -- lists ----------------------------------------------------------------------------------------
 
-    async def _list_tools(
-        self, ctx: Ctx, params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
-        page, nxt = _page(
-            list(self.tools.values()), "tools", params.cursor if params else None, self.opts.page_size
-        )
+    async def _list_tools(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        page, nxt = _page(list(self.tools.values()), "tools", params.cursor if params else None, self.opts.page_size)
         return types.ListToolsResult(tools=page, next_cursor=nxt)
 
-    async def _list_prompts(
-        self, ctx: Ctx, params: types.PaginatedRequestParams | None
-    ) -> types.ListPromptsResult:
+    async def _list_prompts(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
         page, nxt = _page(self.prompts, "prompts", params.cursor if params else None, self.opts.page_size)
         return types.ListPromptsResult(prompts=page, next_cursor=nxt)
 
-    async def _list_resources(
-        self, ctx: Ctx, params: types.PaginatedRequestParams | None
-    ) -> types.ListResourcesResult:
+    async def _list_resources(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         page, nxt = _page(self.resources, "resources", params.cursor if params else None, self.opts.page_size)
         return types.ListResourcesResult(resources=page, next_cursor=nxt)
 
@@ -439,9 +434,7 @@ class ScriptedServer:
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
 
-    async def _read_resource(
-        self, ctx: Ctx, params: types.ReadResourceRequestParams
-    ) -> types.ReadResourceResult:
+    async def _read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         uri = params.uri
         known = any(r.uri == uri for r in self.resources) or any(
             uri.startswith(f"{self.name}://tpl{i}/") and len(uri) > len(f"{self.name}://tpl{i}/")
@@ -451,11 +444,7 @@ class ScriptedServer:
             code = INVALID_PARAMS if _era(ctx.protocol_version) == "modern" else LEGACY_RESOURCE_NOT_FOUND
             raise MCPError(code, f"Resource not found: {uri}", {"uri": uri})
         return types.ReadResourceResult(
-            contents=[
-                types.TextResourceContents(
-                    uri=uri, mime_type="text/plain", text=f"{self.name} content of {uri}"
-                )
-            ]
+            contents=[types.TextResourceContents(uri=uri, mime_type="text/plain", text=f"{self.name} content of {uri}")]
         )
 
     async def _set_level(self, ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
@@ -464,8 +453,8 @@ class ScriptedServer:
     # -- tools ----------------------------------------------------------------------------------------
 
     def _text(self, payload: Any, *, is_error: bool = False) -> types.CallToolResult:
-        text = payload if isinstance(payload, str) else json.dumps(payload, sort_keys=True)
-        return types.CallToolResult(content=[types.TextContent(text=text)], is_error=is_error or None)
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        return types.CallToolResult(content=[types.TextContent(text=text)], is_error=is_error)
 
     async def _call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> ToolOutcome:
         name = params.name
@@ -504,12 +493,12 @@ class ScriptedServer:
                     min(step * PROGRESS_INTERVAL, seconds), seconds, f"{self.name} sleeping"
                 )
         except anyio.get_cancelled_exc_class():
-            self.recorder.write({"event": "cancelled", "tool": "sleep", "id": ctx.request_id})
+            self.recorder.write({"kind": "event", "event": "cancelled", "tool": "sleep", "id": ctx.request_id})
             raise
         return self._text({"server": self.name, "tool": "sleep", "slept": seconds})
 
     async def _tool_crash(self, ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
-        self.recorder.write({"event": "crash", "id": ctx.request_id})
+        self.recorder.write({"kind": "event", "event": "crash", "id": ctx.request_id})
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
@@ -518,7 +507,7 @@ class ScriptedServer:
         try:
             await anyio.sleep_forever()
         except anyio.get_cancelled_exc_class():
-            self.recorder.write({"event": "cancelled", "tool": "hang", "id": ctx.request_id})
+            self.recorder.write({"kind": "event", "event": "cancelled", "tool": "hang", "id": ctx.request_id})
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -530,19 +519,14 @@ class ScriptedServer:
         notified = 0
         if related:
             # Rides the calling POST's SSE stream (streamable HTTP) instead of the GET stream.
-            await ctx.session.send_notification(
-                types.ToolListChangedNotification(), related_request_id=ctx.request_id
-            )
+            await ctx.session.send_notification(types.ToolListChangedNotification(), related_request_id=ctx.request_id)
             notified += 1
-        for session in list(self.legacy_sessions):
-            if related and _same_connection(session, ctx.session):
+        for session in list(self.legacy_sessions.values()):
+            if related and _connection_of(session) is _connection_of(ctx.session):
                 continue
-            try:
-                with anyio.fail_after(2):
-                    await session.send_tool_list_changed()
-                notified += 1
-            except Exception:  # connection gone: forget it
-                self.legacy_sessions.remove(session)
+            # Standalone channel: the GET stream on streamable HTTP (dropped if none is open).
+            await session.send_tool_list_changed()
+            notified += 1
         # 2026-07-28 clients hear about it on their subscriptions/listen streams.
         await self.bus.publish(ToolsListChanged())
         return self._text({"server": self.name, "tool": "add_tool", "added": new_name, "notified": notified})
@@ -608,9 +592,7 @@ class ScriptedServer:
                 request, answer_type, metadata=ServerMessageMetadata(related_request_id=ctx.request_id)
             )
         except MCPError as exc:
-            return self._text(
-                f"{self.name}: client answered {key} with error {exc.code}: {exc.message}", is_error=True
-            )
+            return self._text(f"{self.name}: client answered {key} with error {exc.code}: {exc.message}", is_error=True)
 
     async def _tool_sample(self, ctx: Ctx, args: dict[str, Any]) -> ToolOutcome:
         prompt = str(args.get("prompt", f"hello from {self.name}"))
@@ -652,8 +634,9 @@ def _request_state(tool: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"tool": tool, "round": 1}).encode()).decode()
 
 
-def _same_connection(a: ServerSession, b: ServerSession) -> bool:
-    return a._connection is b._connection  # pyright: ignore[reportPrivateUsage]
+def _connection_of(session: ServerSession) -> Connection:
+    # ServerRequestContext exposes no Connection in SDK 2.3.0; the session holds it privately.
+    return session._connection  # pyright: ignore[reportPrivateUsage]
 
 
 # --------------------------------------------------------------------------------------------------
