@@ -73,7 +73,7 @@ class StreamableHttpTransport(Transport):
             async with self.http.post(self.url, data=orjson.dumps(message), headers=request_headers) as response:
                 return await self._read_answer(response, message.get("id"), related)
         except aiohttp.ClientError as exc:
-            raise UpstreamGone(self.name, _describe_client_error(exc)) from None
+            raise self._failed(exc) from None
 
     async def _read_answer(
         self, response: aiohttp.ClientResponse, request_id: Any, related: Relay | None
@@ -112,7 +112,14 @@ class StreamableHttpTransport(Transport):
                 if response.status >= 400:
                     log.debug("upstream %s answered %s to a notification", self.name, response.status)
         except aiohttp.ClientError as exc:
-            raise UpstreamGone(self.name, _describe_client_error(exc)) from None
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: aiohttp.ClientError) -> UpstreamGone:
+        """A refused or broken connection means the server is gone: the pool reconnects and re-lists."""
+        reason = _describe_client_error(exc)
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+            self._lost(reason)
+        return UpstreamGone(self.name, reason)
 
     async def start_listening(self) -> None:
         """Open the legacy GET stream for list_changed and requests not tied to a call."""

@@ -111,6 +111,7 @@ from mcp_types import (
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 # The handshake-era features this fixture exists to exercise (logging, sampling, roots) are
 # deprecated as of 2026-07-28; silence the SDK's warnings for calls made from this module only.
@@ -1157,14 +1158,32 @@ class _LegacyListChangedServer(Server[Any]):
 _LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "::1")
 
 
-def build_http_app(fixture: EverythingServer, host: str = "127.0.0.1") -> Any:
-    """The Starlette app serving both eras at `/mcp` (its lifespan runs the session manager)."""
+class StripHeaderWhitespace:
+    """ASGI middleware removing optional whitespace around header values (RFC 9110 section 5.5).
+
+    uvicorn's httptools parser keeps trailing whitespace in a field value (h11 strips it), and the
+    SDK compares `Mcp-Name`/`Mcp-Method` to the body verbatim, so `Mcp-Name: "  tool  "` would be
+    refused with -32020 although HTTP says the value is `tool`.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = [(name, value.strip(b" \t")) for name, value in scope["headers"]]
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
+
+
+def build_http_app(fixture: EverythingServer, host: str = "127.0.0.1") -> ASGIApp:
+    """The ASGI app serving both eras at `/mcp` (its lifespan runs the session manager)."""
     allowed_hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     allowed_origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
     if host not in _LOOPBACK_HOSTS and host not in ("0.0.0.0", "::"):
         allowed_hosts.append(f"{host}:*")
         allowed_origins.append(f"http://{host}:*")
-    return fixture.server.streamable_http_app(
+    app = fixture.server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         # SSE resumability for the legacy era: priming events carry an id and a retry hint, and
         # test_reconnection's closed stream can be resumed with Last-Event-ID.
@@ -1176,6 +1195,7 @@ def build_http_app(fixture: EverythingServer, host: str = "127.0.0.1") -> Any:
         ),
         host=host,
     )
+    return StripHeaderWhitespace(app)
 
 
 async def serve_http(host: str, port: int, log_level: str) -> None:

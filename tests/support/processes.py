@@ -112,7 +112,7 @@ class Gateway:
         self.port = free_port()
         config = {**config, "server": {**config.get("server", {}), "port": self.port}}
         self.config_path = tmp_path / f"gateway-{self.port}.yaml"
-        self.config_path.write_text(yaml.safe_dump(config))
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.proc = Proc(
             [sys.executable, "-m", "mcp_gateway", "serve", "--config", str(self.config_path), *extra_args]

@@ -21,6 +21,10 @@ can carry them on, and is driven entirely by command-line options::
     --page-size K                 paginate tools/prompts/resources/templates lists, K per page,
                                   with opaque cursors (default: everything on one page).
     --record FILE                 append one JSON line per received message to FILE (flushed).
+    --json-response               http only: answer POSTs with application/json instead of SSE.
+                                  Progress and logs related to a call are then dropped by the SDK,
+                                  and legacy-era sample/elicit/roots return an isError result (no
+                                  back-channel); 2026-07-28 MRTR is unaffected.
 
 Once listening it prints ``READY <url>`` on stdout (``READY stdio`` on stderr for stdio).
 
@@ -72,7 +76,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -158,6 +162,7 @@ class Options:
     templates: int
     page_size: int | None
     record: str | None
+    json_response: bool
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -174,6 +179,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--templates", type=int, default=0)
     parser.add_argument("--page-size", type=int, default=None)
     parser.add_argument("--record", default=None)
+    parser.add_argument("--json-response", action="store_true")
     ns = parser.parse_args(argv)
     if ns.page_size is not None and ns.page_size < 1:
         parser.error("--page-size must be >= 1")
@@ -190,6 +196,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         templates=ns.templates,
         page_size=ns.page_size,
         record=ns.record,
+        json_response=ns.json_response,
     )
 
 
@@ -331,6 +338,18 @@ class ScriptedServer:
             )
             for i in range(opts.templates)
         ]
+        self.special_handlers: dict[str, Callable[[Ctx, dict[str, Any]], Awaitable[ToolOutcome]]] = {
+            "sleep": self._tool_sleep,
+            "crash": self._tool_crash,
+            "hang": self._tool_hang,
+            "add_tool": self._tool_add_tool,
+            "log": self._tool_log,
+            "sample": self._tool_sample,
+            "elicit": self._tool_elicit,
+            "roots": self._tool_roots,
+            "whoami": self._tool_whoami,
+            "error": self._tool_error,
+        }
         self.server = self._build_server()
 
     # -- construction -------------------------------------------------------------------------------
@@ -461,24 +480,10 @@ class ScriptedServer:
         args = params.arguments or {}
         if name not in self.tools:
             raise MCPError(INVALID_PARAMS, f"Unknown tool: {name}")
-        handler: Callable[[Ctx, dict[str, Any]], Any] | None = None
-        if self.opts.special_tools:
-            handler = {
-                "sleep": self._tool_sleep,
-                "crash": self._tool_crash,
-                "hang": self._tool_hang,
-                "add_tool": self._tool_add_tool,
-                "log": self._tool_log,
-                "sample": self._tool_sample,
-                "elicit": self._tool_elicit,
-                "roots": self._tool_roots,
-                "whoami": self._tool_whoami,
-                "error": self._tool_error,
-            }.get(name)
+        handler = self.special_handlers.get(name) if self.opts.special_tools else None
         if handler is None:
             return self._text({"server": self.name, "tool": name, "arguments": args})
-        result: ToolOutcome = await handler(ctx, args)
-        return result
+        return await handler(ctx, args)
 
     async def _tool_sleep(self, ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
         seconds = float(args.get("seconds", 1.0))
@@ -533,14 +538,11 @@ class ScriptedServer:
 
     async def _tool_log(self, ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
         message = str(args.get("message", f"{self.name} log"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            await ctx.session.send_log_message(
-                "info",
-                {"server": self.name, "message": message},
-                logger=self.name,
-                related_request_id=ctx.request_id,
-            )
+        # Deprecated (SEP-2577) but still served in both eras; on 2026-07-28 the SDK sends it only
+        # when the request's _meta opted in with a logLevel, always on the call's own stream.
+        await ctx.session.send_log_message(
+            "info", {"server": self.name, "message": message}, logger=self.name, related_request_id=ctx.request_id
+        )
         return self._text({"server": self.name, "tool": "log", "logged": message})
 
     async def _tool_whoami(self, ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
@@ -655,7 +657,10 @@ def _security(host: str) -> TransportSecuritySettings | None:
 
 def build_http_app(scripted: ScriptedServer) -> Starlette:
     return scripted.server.streamable_http_app(
-        streamable_http_path="/mcp", host=scripted.opts.host, transport_security=_security(scripted.opts.host)
+        streamable_http_path="/mcp",
+        json_response=scripted.opts.json_response,
+        host=scripted.opts.host,
+        transport_security=_security(scripted.opts.host),
     )
 
 
