@@ -90,7 +90,8 @@ def _interpolate(
 
 def _describe(err: Any, root: Any, source: str) -> str:
     loc = tuple(part for part in err["loc"] if not _is_union_tag(part))
-    line = _line_of(root, loc)
+    # A bad `transport` value is reported on the transport line itself.
+    line = _line_of(root, (*loc, "transport") if err["type"] == "union_tag_invalid" else loc)
     message = err["msg"]
     if err["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; `mcp-gateway config schema` lists the keys)"

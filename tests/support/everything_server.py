@@ -127,6 +127,9 @@ MCP_PATH: Final = "/mcp"
 # favour of -32602 (INVALID_PARAMS). Both carry `data.uri`.
 LEGACY_RESOURCE_NOT_FOUND: Final = -32002
 
+# How many handshake-era sessions the fixture remembers for notification fan-out.
+MAX_LEGACY_SESSIONS: Final = 1024
+
 # Delay between the steps of the logging and progress tools; the scenarios ask for ~50 ms so that
 # the notifications arrive spread out while the call is still running.
 STEP_DELAY_S: Final = 0.05
@@ -508,7 +511,9 @@ class EverythingServer:
     def __init__(self) -> None:
         self.watched_content = "Watched resource content"
         self._bus = InMemorySubscriptionBus()
-        self._legacy_sessions: dict[str, ServerSession] = {}
+        # Oldest first, capped at MAX_LEGACY_SESSIONS: the SDK offers no hook for a session's end
+        # (a notification to a closed one is silently dropped), so the registry is bounded instead.
+        self._legacy_sessions: OrderedDict[str, ServerSession] = OrderedDict()
         self._legacy_log_levels: dict[str, LoggingLevel] = {}
         self._legacy_subscriptions: dict[str, set[str]] = {}
         self._tools: dict[str, RegisteredTool] = {}
@@ -577,7 +582,16 @@ class EverythingServer:
     async def _on_initialized(self, ctx: ServerRequestContext[Any, Any], params: NotificationParams) -> None:
         # The session proxy's standalone channel outlives this notification, so it can carry
         # later unsolicited notifications (GET stream on HTTP, stdout on stdio).
-        self._legacy_sessions[self._session_key(ctx)] = ctx.session
+        key = self._session_key(ctx)
+        self._legacy_sessions[key] = ctx.session
+        self._legacy_sessions.move_to_end(key)
+        while len(self._legacy_sessions) > MAX_LEGACY_SESSIONS:
+            self._forget_session(next(iter(self._legacy_sessions)))
+
+    def _forget_session(self, key: str) -> None:
+        self._legacy_sessions.pop(key, None)
+        self._legacy_subscriptions.pop(key, None)
+        self._legacy_log_levels.pop(key, None)
 
     async def _notify_legacy_sessions(
         self, send: Callable[[ServerSession], Awaitable[None]], keys: Sequence[str] | None = None
@@ -590,9 +604,7 @@ class EverythingServer:
                 await send(session)
             except Exception:  # a session that has gone away: forget it
                 logger.debug("dropping legacy session %s", key, exc_info=True)
-                self._legacy_sessions.pop(key, None)
-                self._legacy_subscriptions.pop(key, None)
-                self._legacy_log_levels.pop(key, None)
+                self._forget_session(key)
 
     async def _log(self, ctx: ServerRequestContext[Any, Any], level: LoggingLevel, message: str) -> None:
         """Send `notifications/message` on the current request's stream, if the client wants it.

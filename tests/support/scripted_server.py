@@ -6,9 +6,12 @@ can carry them on, and is driven entirely by command-line options::
 
     python -m tests.support.scripted_server [options]     (or: python tests/support/scripted_server.py)
 
-    --transport {http,sse,stdio}  http: streamable HTTP at /mcp (both eras on one route);
-                                  sse: legacy 2024-11-05 HTTP+SSE (GET /sse + POST /messages/);
-                                  stdio: newline-delimited JSON-RPC on stdin/stdout.  Default http.
+    --transport {http,sse,stdio}  http: streamable HTTP at /mcp (both eras on one route, routed by
+                                  the MCP-Protocol-Version header); sse: the 2024-11-05 HTTP+SSE
+                                  transport (GET /sse + POST /messages/?session_id=...); stdio:
+                                  newline-delimited JSON-RPC.  sse and stdio run the SDK's dual-era
+                                  loop: the first request fixes the era of the connection.
+                                  Default http.
     --host HOST --port N          HTTP bind address (default 127.0.0.1:0; port 0 picks a free port).
     --name NAME                   server name; used in serverInfo, descriptions, echoes, resource URIs
                                   (default "scripted").
@@ -59,9 +62,13 @@ did not declare the needed capability gets -32021 (2026-07-28) or an ``isError``
 
 Record lines: ``{"ts", "kind": "request"|"notification", "method", "id", "era": "legacy"|"modern",
 "protocolVersion", "name"?, "uri"?, "arguments"?, "cursor"?, "inputResponses"? (keys),
-"requestState"?, "progressToken"?, "headers"? (all HTTP headers, lower-case)}``; plus
-``{"event": "cancelled", "tool", "id"}`` when a sleep/hang call is cancelled, and
-``{"event": "crash"}`` just before exiting.
+"requestState"?, "progressToken"?, "headers"? (all HTTP headers, lower-case)}``, written before
+the message is handled; plus ``{"kind": "event", "event": "cancelled", "tool", "id"}`` when a
+sleep/hang call is cancelled and ``{"kind": "event", "event": "crash", "id"}`` just before exiting.
+
+Prompts return one user message whose text is ``{"server", "prompt", "arguments"}`` JSON; resources
+and template-matched URIs read as ``text/plain``; unknown ones give -32602 (2026-07-28) or -32002
+(legacy).  Cursors are opaque base64url tokens, bound to one list kind; a bad one gives -32602.
 """
 
 from __future__ import annotations
