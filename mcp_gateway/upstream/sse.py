@@ -45,10 +45,11 @@ class SseDecoder:
     def _line(self, line: str) -> SseEvent | None:
         if not line:
             # An event with no data (e.g. a priming event) is not dispatched; its id/retry still count.
-            if not self._data:
-                self._event = ""
+            data = "\n".join(self._data)
+            if not data:
+                self._data, self._event = [], ""
                 return None
-            event = SseEvent(self._event or "message", "\n".join(self._data), self._id, self._retry)
+            event = SseEvent(self._event or "message", data, self._id, self._retry)
             self._data, self._event, self._retry = [], "", None
             return event
         if line.startswith(":"):

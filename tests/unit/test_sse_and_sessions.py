@@ -1,0 +1,26 @@
+"""Pure pieces of the wire: the SSE decoder and sealed session ids."""
+
+from __future__ import annotations
+
+from mcp_gateway.front.sessions import SessionSealer
+from mcp_gateway.upstream.sse import SseDecoder
+
+
+def test_sse_decoder_handles_split_chunks_crlf_comments_and_priming():
+    decoder = SseDecoder()
+    events = decoder.feed(b"id: 1\ndata: \nretry: 100\n\n: keep-alive\n\nevent: message\r\nid: 2\r\ndata: {\"a\"")
+    assert events == []  # the priming event has no data and is not dispatched
+    assert decoder.last_event_id == "2" and decoder.retry == 100  # ids count even before dispatch
+    events = decoder.feed(b":1}\r\n\r\ndata: x\ndata: y\n\n")
+    assert [(e.event, e.data, e.id) for e in events] == [("message", '{"a":1}', "2"), ("message", "x\ny", "2")]
+
+
+def test_sealed_session_round_trip_and_tamper_detection():
+    sealer = SessionSealer("secret")
+    token = sealer.seal({"v": "2025-11-25", "c": {"sampling": {}}})
+    assert sealer.open(token) == {"v": "2025-11-25", "c": {"sampling": {}}}
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    assert sealer.open(tampered) is None
+    assert SessionSealer("other").open(token) is None
+    assert sealer.open("garbage") is None
+    assert sealer.open(token, bound_to=b"tenant-b") is None
