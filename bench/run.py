@@ -26,6 +26,7 @@ import argparse
 import array
 import contextlib
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -93,7 +94,7 @@ def _summarise(load: Load, latencies_s: list[float] | array.array) -> None:
     n = len(ordered)
 
     def pct(q: float) -> float:
-        return ordered[min(n - 1, max(0, int(round(q * n + 0.5)) - 1))] * 1000
+        return ordered[min(n - 1, max(0, math.ceil(q * n) - 1))] * 1000  # nearest rank
 
     load.p50_ms, load.p90_ms, load.p99_ms = pct(0.50), pct(0.90), pct(0.99)
     load.mean_ms = sum(ordered) / n * 1000
@@ -183,7 +184,8 @@ class Proc:
         return self.popen.poll() is None
 
     def log_text(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:
@@ -194,7 +196,7 @@ class Proc:
         if self.popen.poll() is not None:
             self.exit_note = f"had already exited with code {self.popen.returncode}"
         else:
-            tree = self.tree()
+            tree = [(pid, _start_time(pid)) for pid in self.tree()]
             self.popen.send_signal(signal.SIGTERM)
             started = time.monotonic()
             try:
@@ -202,14 +204,30 @@ class Proc:
                 self.exit_note = f"stopped on SIGTERM in {time.monotonic() - started:.1f}s (exit code {code})"
             except subprocess.TimeoutExpired:
                 self.exit_note = f"did NOT stop within {grace:g}s of SIGTERM: killed"
-            for pid in tree:
+            leftovers = [pid for pid, born in tree if born is not None and _start_time(pid) == born]
+            if leftovers and "NOT" not in self.exit_note:
+                self.exit_note += f"; {len(leftovers)} child process(es) outlived it: killed"
+            for pid in leftovers:
                 with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL) if pid != self.pid or self.popen.poll() is None else None
+                    os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(5)
         if self.popen.stdout is not None:
             self.popen.stdout.close()
         self._log.close()
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in ticks: with the pid it names one process, even if pids are reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
 
 
 def start_upstream(workdir: Path) -> tuple[Proc, int]:

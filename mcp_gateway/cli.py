@@ -123,6 +123,10 @@ def _serve(args: argparse.Namespace) -> int:
             log.info("received %s: draining calls in flight", signal.Signals(sig).name)
             app.begin_drain()
             super().handle_exit(sig, frame)
+            # uvicorn re-raises captured signals on exit; a completed drain is a clean exit (status 0).
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
 
     _DrainingServer(uvicorn.Config(app, **common)).run()
     return 0

@@ -1210,7 +1210,8 @@ def build_http_app(fixture: EverythingServer, host: str = "127.0.0.1") -> ASGIAp
     return StripHeaderWhitespace(app)
 
 
-async def serve_http(host: str, port: int, log_level: str) -> None:
+async def serve_http(host: str, port: int, log_level: str) -> int:
+    """Serve until interrupted; announce `READY <url>` on stdout once listening. Returns an exit code."""
     fixture = EverythingServer()
     config = uvicorn.Config(
         build_http_app(fixture, host),
@@ -1219,24 +1220,31 @@ async def serve_http(host: str, port: int, log_level: str) -> None:
         log_level=log_level,
         access_log=log_level == "debug",
         lifespan="on",
+        # Streams held open by clients (GET streams, listens) must not delay shutdown for long.
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
+    stopped = anyio.Event()
+    exit_code = 0
+
+    async def run() -> None:
+        nonlocal exit_code
+        try:
+            await server.serve()
+        except SystemExit as exc:  # uvicorn exits on a startup failure, e.g. the port is taken
+            exit_code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            stopped.set()
+
     async with anyio.create_task_group() as tg:
-        serving = anyio.Event()
-
-        async def run() -> None:
-            try:
-                await server.serve()
-            finally:
-                serving.set()
-
         tg.start_soon(run)
-        while not server.started and not serving.is_set():
+        while not server.started and not stopped.is_set():
             await anyio.sleep(0.01)
         if server.started:
             bound_port = server.servers[0].sockets[0].getsockname()[1]
             url_host = f"[{host}]" if ":" in host else host
             print(f"READY http://{url_host}:{bound_port}{MCP_PATH}", flush=True)
+    return exit_code
 
 
 async def serve_stdio() -> None:
@@ -1258,11 +1266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.transport == "stdio":
             anyio.run(serve_stdio)
-        else:
-            anyio.run(serve_http, args.host, args.port, args.log_level)
+            return 0
+        return anyio.run(serve_http, args.host, args.port, args.log_level)
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 130
 
 
 if __name__ == "__main__":
