@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from typing import Any
@@ -81,7 +82,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     if http_method != "POST":
         # No standalone GET stream: the gateway's legacy listener sees 405 and stops asking.
-        await send({"type": "http.response.start", "status": 405, "headers": [(b"allow", b"POST, DELETE"), (b"content-length", b"0")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 405,
+                "headers": [(b"allow", b"POST, DELETE"), (b"content-length", b"0")],
+            }
+        )
         await send(_EMPTY_BODY)
         return
 
@@ -173,10 +180,8 @@ def main() -> None:
     args = parser.parse_args()
     import uvloop
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(_serve(args.port))
-    except KeyboardInterrupt:
-        pass
     sys.exit(0)
 
 

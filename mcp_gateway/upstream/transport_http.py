@@ -18,6 +18,7 @@ from .transport import Transport, UpstreamGone
 log = logging.getLogger("mcp_gateway.upstream")
 
 _ACCEPT = "application/json, text/event-stream"
+_MAX_RESUMES = 100
 
 
 class SessionExpired(McpError):
@@ -86,23 +87,52 @@ class StreamableHttpTransport(Transport):
             raise SessionExpired(self.name)
         if content_type.startswith("text/event-stream") and response.status == 200:
             decoder = SseDecoder()
-            async for chunk in response.content.iter_any():
-                for event in decoder.feed(chunk):
-                    if event.event != "message" or not event.data:
-                        continue
-                    message = _parse(event.data)
-                    if message is None:
-                        continue
-                    if "method" not in message and message.get("id") == request_id:
-                        return message
-                    if self.on_incoming is not None:
-                        await self.on_incoming(message, related)
-            raise UpstreamGone(self.name, "the response stream ended before the result")
+            answer = await self._read_events(response, decoder, request_id, related)
+            if answer is not None:
+                return answer
+            return await self._resume(decoder, request_id, related)
         body = await response.read()
         message = _parse(body) if body else None
         if message is not None and "method" not in message and ("result" in message or "error" in message):
             return message
         raise McpError(UPSTREAM_ERROR, f"upstream '{self.name}' answered HTTP {response.status}")
+
+    async def _read_events(
+        self, response: aiohttp.ClientResponse, decoder: SseDecoder, request_id: Any, related: Relay | None
+    ) -> dict[str, Any] | None:
+        """Relay what precedes the answer; return the answer, or None if the stream ends first."""
+        async for chunk in response.content.iter_any():
+            for event in decoder.feed(chunk):
+                if event.event != "message" or not event.data:
+                    continue
+                message = _parse(event.data)
+                if message is None:
+                    continue
+                if "method" not in message and message.get("id") == request_id:
+                    return message
+                if self.on_incoming is not None:
+                    await self.on_incoming(message, related)
+        return None
+
+    async def _resume(self, decoder: SseDecoder, request_id: Any, related: Relay | None) -> dict[str, Any]:
+        """SSE polling (SEP-1699): the server closed the stream early; resume it with Last-Event-ID."""
+        for _ in range(_MAX_RESUMES):
+            if decoder.last_event_id is None:
+                break
+            await asyncio.sleep((decoder.retry or 0) / 1000)
+            headers = {k: v for k, v in self._post_headers.items() if k != "content-type"}
+            headers["accept"] = "text/event-stream"
+            headers["last-event-id"] = decoder.last_event_id
+            try:
+                async with self.http.get(self.url, headers=headers) as response:
+                    if response.status != 200:
+                        break
+                    answer = await self._read_events(response, decoder, request_id, related)
+            except aiohttp.ClientError as exc:
+                raise self._failed(exc) from None
+            if answer is not None:
+                return answer
+        raise UpstreamGone(self.name, "the response stream ended before the result")
 
     async def send(self, message: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
         request_headers = {**self._post_headers, **headers} if headers else self._post_headers
