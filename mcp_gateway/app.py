@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -77,6 +78,10 @@ class GatewayApp:
             len(snapshot.lists["resourceTemplates"]),
         )
         self._sweeper = asyncio.create_task(self._sweep_sessions())
+        # Everything allocated so far lives as long as the process: move it out of the collector's
+        # reach so full collections stay short (they showed as ~50 ms p99 stalls under load).
+        gc.collect()
+        gc.freeze()
 
     async def shutdown(self) -> None:
         self.front.stop_streams()

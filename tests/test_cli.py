@@ -73,7 +73,9 @@ def test_missing_config_file_is_reported():
 
 def test_env_interpolation_fills_secrets(tmp_path: Path):
     good = tmp_path / "g.yaml"
-    good.write_text("upstreams:\n  a:\n    transport: streamable_http\n    url: ${GW_TEST_URL}\n    headers: {X: '${GW_TEST_KEY:-k}'}\n")
+    good.write_text(
+        "upstreams:\n  a:\n    transport: streamable_http\n    url: ${GW_TEST_URL}\n    headers: {X: '${GW_TEST_KEY:-k}'}\n"
+    )
     done = run_cli("config", "check", str(good), env={"GW_TEST_URL": "http://127.0.0.1:1/mcp", "PATH": ""})
     assert done.returncode == 0, done.stderr
 
@@ -88,7 +90,9 @@ def test_config_schema_is_json_schema_for_editors():
 def test_catalog_prints_a_table_of_every_tool(tmp_path: Path):
     config = tmp_path / "g.yaml"
     config.write_text(
-        yaml.safe_dump({"upstreams": {"box": scripted_stdio_args("--name", "box", "--tools", "2", "--no-special-tools")}})
+        yaml.safe_dump(
+            {"upstreams": {"box": scripted_stdio_args("--name", "box", "--tools", "2", "--no-special-tools")}}
+        )
     )
     done = run_cli("catalog", "--config", str(config))
     assert done.returncode == 0, done.stderr

@@ -24,7 +24,16 @@ SUITE_TIMEOUT = 600
 def everything_url() -> Iterator[str]:
     port = free_port()
     proc = Proc(
-        [sys.executable, str(SUPPORT / "everything_server.py"), "--transport", "http", "--host", "127.0.0.1", "--port", str(port)]
+        [
+            sys.executable,
+            str(SUPPORT / "everything_server.py"),
+            "--transport",
+            "http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
     )
     try:
         yield proc.wait_for_line("READY").split()[1]

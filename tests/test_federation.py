@@ -37,7 +37,9 @@ async def test_tools_of_every_transport_are_listed_namespaced_and_callable(upstr
 
 
 async def test_resources_templates_and_prompts_are_federated_with_reversible_uris(upstreams, gateway):
-    _, alpha_url = upstreams("--name", "alpha", "--tools", "0", "--prompts", "1", "--resources", "2", "--templates", "1")
+    _, alpha_url = upstreams(
+        "--name", "alpha", "--tools", "0", "--prompts", "1", "--resources", "2", "--templates", "1"
+    )
     gw = gateway({"upstreams": {"alpha": {"transport": "streamable_http", "url": alpha_url}}}, upstreams_ready=1)
     async with connect(gw.url) as client:
         resources = (await client.list_resources()).resources

@@ -27,7 +27,10 @@ def open_session(url: str) -> dict[str, str]:
     assert response.status_code == 200
     assert response.json()["result"]["protocolVersion"] == "2025-11-25"
     headers = {**HEADERS, "mcp-session-id": response.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
-    assert httpx.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers).status_code == 202
+    assert (
+        httpx.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers).status_code
+        == 202
+    )
     return headers
 
 
@@ -49,12 +52,16 @@ def test_bad_input_gets_the_right_status_and_json_rpc_error(box):
     )
     assert unknown.status_code == 404
     headers = open_session(url)
-    bad_params = httpx.post(url, json={"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": [1]}, headers=headers)
+    bad_params = httpx.post(
+        url, json={"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": [1]}, headers=headers
+    )
     assert bad_params.status_code == 400 and bad_params.json()["error"]["code"] == -32602
     no_method = httpx.post(url, json={"jsonrpc": "2.0", "id": 5, "method": "no/such"}, headers=headers)
     assert no_method.json()["error"]["code"] == -32601
     bad_version = httpx.post(
-        url, json={"jsonrpc": "2.0", "id": 6, "method": "ping"}, headers={**headers, "mcp-protocol-version": "1999-01-01"}
+        url,
+        json={"jsonrpc": "2.0", "id": 6, "method": "ping"},
+        headers={**headers, "mcp-protocol-version": "1999-01-01"},
     )
     assert bad_version.status_code == 400
     # After all that, the session still works.
@@ -102,7 +109,10 @@ def test_discover_probe_gets_an_answer_that_makes_clients_fall_back(box):
 
 def test_idle_sessions_expire(gateway):
     gw = gateway(
-        {"server": {"session_idle_timeout": 1}, "upstreams": {"box": scripted_stdio_args("--name", "box", "--tools", "1")}},
+        {
+            "server": {"session_idle_timeout": 1},
+            "upstreams": {"box": scripted_stdio_args("--name", "box", "--tools", "1")},
+        },
         upstreams_ready=1,
     )
     headers = open_session(gw.url)
@@ -121,7 +131,12 @@ def test_sigterm_drains_calls_in_flight_and_stops_stdio_upstreams(gateway):
     def slow_call() -> None:
         outcome["slow"] = httpx.post(
             gw.url,
-            json={"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "box__sleep", "arguments": {"seconds": 1.5}}},
+            json={
+                "jsonrpc": "2.0",
+                "id": 9,
+                "method": "tools/call",
+                "params": {"name": "box__sleep", "arguments": {"seconds": 1.5}},
+            },
             headers=headers,
             timeout=30,
         )
@@ -141,3 +156,28 @@ def test_sigterm_drains_calls_in_flight_and_stops_stdio_upstreams(gateway):
     while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
         time.sleep(0.1)
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0
+
+
+def test_workers_serve_any_session_without_sticky_routing(gateway):
+    gw = gateway(
+        {"upstreams": {"box": scripted_stdio_args("--name", "box", "--tools", "1", "--no-special-tools")}},
+        upstreams_ready=1,
+        extra_args=("--workers", "2"),
+    )
+    # Both workers connect their own upstream pool: wait until every /readyz answer is ready.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answers = [httpx.get(f"http://127.0.0.1:{gw.port}/readyz").json() for _ in range(6)]
+        if all(a["upstreams"]["box"]["state"] == "ready" for a in answers):
+            break
+        time.sleep(0.2)
+    headers = open_session(gw.url)
+    statuses = []
+    for i in range(40):  # a new connection each time: the kernel spreads them over both workers
+        response = httpx.post(
+            gw.url,
+            json={"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "box__tool_0", "arguments": {"i": i}}},
+            headers=headers,
+        )
+        statuses.append((response.status_code, "result" in response.json()))
+    assert statuses == [(200, True)] * 40

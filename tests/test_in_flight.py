@@ -49,7 +49,9 @@ async def test_sampling_elicitation_and_roots_are_answered_by_the_calling_client
 
     async def sampling(context, params) -> CreateMessageResult:
         prompt = params.messages[0].content.text
-        return CreateMessageResult(role="assistant", content=TextContent(type="text", text=f"sampled:{prompt}"), model="m")
+        return CreateMessageResult(
+            role="assistant", content=TextContent(type="text", text=f"sampled:{prompt}"), model="m"
+        )
 
     async def elicitation(context, params) -> ElicitResult:
         return ElicitResult(action="accept", content={"name": "octocat"})

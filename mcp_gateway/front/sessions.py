@@ -93,11 +93,19 @@ class FrontSession:
         self.streams.clear()
 
 
+_MAX_TOMBSTONES = 100_000
+
+
 class SessionRegistry:
+    """Live sessions of this process; a valid sealed id from another process is adopted on first use."""
+
     def __init__(self, sealer: SessionSealer, idle_timeout: float) -> None:
         self._sealer = sealer
         self._idle_timeout = idle_timeout
         self._sessions: dict[str, FrontSession] = {}
+        # Ended or expired here: never adopted again (sessions shared across processes through a state
+        # backend come with the scale-out work; until then liveness is per process).
+        self._ended: dict[str, None] = {}
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -121,7 +129,7 @@ class SessionRegistry:
     def get(self, sid: str) -> FrontSession | None:
         session = self._sessions.get(sid)
         if session is None:
-            return None
+            return self._adopt(sid)
         now = time.monotonic()
         if now - session.last_seen > self._idle_timeout and not session.streams and not session.inflight:
             self.end(sid)
@@ -129,7 +137,28 @@ class SessionRegistry:
         session.last_seen = now
         return session
 
+    def _adopt(self, sid: str) -> FrontSession | None:
+        if sid in self._ended:
+            return None
+        payload = self._sealer.open(sid)
+        if payload is None or not isinstance(payload.get("v"), str):
+            return None
+        capabilities = payload.get("c")
+        client_info = payload.get("i")
+        client = ClientContext(
+            protocol_version=payload["v"],
+            capabilities=capabilities if isinstance(capabilities, dict) else {},
+            client_info=client_info if isinstance(client_info, dict) else None,
+            session_id=sid,
+        )
+        session = FrontSession(sid, client, time.monotonic())
+        self._sessions[sid] = session
+        return session
+
     def end(self, sid: str) -> bool:
+        self._ended[sid] = None
+        if len(self._ended) > _MAX_TOMBSTONES:
+            del self._ended[next(iter(self._ended))]
         session = self._sessions.pop(sid, None)
         if session is None:
             return False

@@ -114,9 +114,7 @@ class Gateway:
         self.config_path = tmp_path / f"gateway-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.proc = Proc(
-            [sys.executable, "-m", "mcp_gateway", "serve", "--config", str(self.config_path), *extra_args]
-        )
+        self.proc = Proc([sys.executable, "-m", "mcp_gateway", "serve", "--config", str(self.config_path), *extra_args])
 
     def wait_ready(self, *, upstreams_ready: int | None = None, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
