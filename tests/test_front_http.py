@@ -176,7 +176,12 @@ def test_workers_serve_any_session_without_sticky_routing(gateway):
     for i in range(40):  # a new connection each time: the kernel spreads them over both workers
         response = httpx.post(
             gw.url,
-            json={"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "box__tool_0", "arguments": {"i": i}}},
+            json={
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "tools/call",
+                "params": {"name": "box__tool_0", "arguments": {"i": i}},
+            },
             headers=headers,
         )
         statuses.append((response.status_code, "result" in response.json()))

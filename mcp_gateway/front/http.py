@@ -334,6 +334,10 @@ class _ResponseStream:
         try:
             await self._write(sse.event(orjson.dumps(request(request_id, method, params))))
             return await answer
+        except asyncio.CancelledError:
+            # The upstream withdrew its request (or the call ended): tell the client to stop asking.
+            await self.notify("notifications/cancelled", {"requestId": request_id, "reason": "withdrawn upstream"})
+            raise
         finally:
             self._session.awaiting.pop(request_id, None)
 

@@ -146,6 +146,9 @@ class StdioFront:
         try:
             await self._write(orjson.dumps(request(request_id, method, params)))
             return await future
+        except asyncio.CancelledError:
+            await self.notify("notifications/cancelled", {"requestId": request_id, "reason": "withdrawn upstream"})
+            raise
         finally:
             self._awaiting.pop(request_id, None)
 
