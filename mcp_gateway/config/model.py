@@ -68,7 +68,11 @@ class SseUpstream(HttpUpstream):
 class StdioUpstream(_UpstreamBase):
     transport: Literal["stdio"] = "stdio"
     command: str = Field(
-        min_length=1, description="Executable to start; `python`/`python3` mean the gateway's own interpreter."
+        min_length=1,
+        description=(
+            "Executable to start; `python`/`python3` mean the gateway's own interpreter, and bare names not "
+            "on PATH are also looked for beside it (its virtualenv's bin)."
+        ),
     )
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment for the process.")

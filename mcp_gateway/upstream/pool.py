@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -38,7 +39,7 @@ def build_transport(name: str, config: Upstream, base_dir: str | None = None) ->
     if isinstance(config, HttpUpstream):
         return StreamableHttpTransport(name, config.url, config.headers, config.connect_timeout)
     if isinstance(config, StdioUpstream):
-        command = sys.executable if config.command in ("python", "python3") else config.command
+        command = _resolve_command(config.command)
         cwd = config.cwd if config.cwd is None or base_dir is None else os.path.join(base_dir, config.cwd)
         return StdioTransport(name, command, config.args, config.env, cwd or base_dir)
     raise TypeError(f"unknown upstream transport {config!r}")
@@ -193,6 +194,20 @@ class UpstreamPool:
 
     async def stop(self) -> None:
         await asyncio.gather(*(h.stop() for h in self.handles.values()), return_exceptions=True)
+
+
+def _resolve_command(command: str) -> str:
+    """`python` is the gateway's own interpreter; other bare names are looked up on PATH, then beside it.
+
+    Clients such as Claude Desktop start `mcp-gateway stdio` with a minimal PATH that lacks the
+    gateway's virtualenv, where servers installed alongside it (e.g. mcp-server-time) live.
+    """
+    if command in ("python", "python3"):
+        return sys.executable
+    if os.sep in command or shutil.which(command):
+        return command
+    beside = os.path.join(os.path.dirname(sys.executable), command)
+    return beside if os.access(beside, os.X_OK) else command
 
 
 async def _close_quietly(session: UpstreamSession) -> None:
