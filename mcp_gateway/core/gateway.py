@@ -73,6 +73,8 @@ class Gateway:
             config.upstreams, self._upstream_up, self._upstream_down, self._upstream_notified, config.base_dir
         )
         self.listeners: list[ChangeListener] = []
+        self._refresh_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._stale: dict[tuple[str, str], bool] = {}
         self._page_size = config.server.page_size
         self._handlers: dict[str, Callable[[Call], Awaitable[dict[str, Any]]]] = {
             "tools/call": self._call_tool,
@@ -274,6 +276,16 @@ class Gateway:
                 log.exception("change listener failed")
 
     async def _refresh(self, handle: UpstreamHandle, kind: str) -> None:
+        """Re-list one kind of one upstream; bursts of list changes coalesce into as few walks as needed."""
+        key = (handle.name, kind)
+        self._stale[key] = True
+        async with self._refresh_locks.setdefault(key, asyncio.Lock()):
+            if not self._stale.get(key):
+                return  # a walk that started after our notification already covered it
+            self._stale[key] = False
+            await self._walk(handle, kind)
+
+    async def _walk(self, handle: UpstreamHandle, kind: str) -> None:
         session = handle.session
         if session is None or _CAPABILITY_OF[kind] not in session.capabilities:
             self.catalog.set_listing(handle.name, kind, [])

@@ -82,6 +82,7 @@ class UpstreamSession:
         self._inflight: dict[Any, Relay] = {}
         self._pushes: dict[Any, asyncio.Task[None]] = {}
         self._listen_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._reinit_lock = asyncio.Lock()
         transport.on_incoming = self._incoming
 
@@ -337,7 +338,11 @@ class UpstreamSession:
             if task is not None:
                 task.cancel()
         elif self.on_notification is not None:
-            await self.on_notification(method, params)
+            # Never inline: handling a list change sends requests whose answers this very reader
+            # (stdio, SSE) must deliver.
+            task = asyncio.create_task(self.on_notification(method, params))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _guess_relay(self) -> Relay | None:
         # Stream transports do not say which call a push belongs to: the newest call in flight is the best
@@ -365,7 +370,7 @@ class UpstreamSession:
             self._listen_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._listen_task
-        for task in list(self._pushes.values()):
+        for task in [*self._pushes.values(), *self._background]:
             task.cancel()
         await self.transport.aclose()
 
