@@ -33,13 +33,13 @@ from ..jsonrpc import (
 )
 from ..version import LEGACY_VERSION
 from . import sse
+from .answer import answer
 from .security import OriginGuard
 from .sessions import FrontSession, SessionRegistry
 
 log = logging.getLogger("mcp_gateway.front")
 
 MAX_BODY = 4 * 1024 * 1024
-REQUEST_CANCELLED = -32800
 _JSON = (b"content-type", b"application/json")
 _META_VERSION = "io.modelcontextprotocol/protocolVersion"
 
@@ -198,25 +198,9 @@ class McpHttpFront:
         assert task is not None
         session.inflight[request_id] = task
         try:
-            result = await self.gateway.handle(call)
-            payload = result_message(request_id, result)
-            if method == "resources/subscribe":
-                session.subscriptions.add(params["uri"])
-            elif method == "resources/unsubscribe":
-                session.subscriptions.discard(params.get("uri"))  # type: ignore[arg-type]
-        except McpError as exc:
-            payload = error_message(request_id, exc)
-        except asyncio.CancelledError:
-            if request_id not in session.cancelled:
-                raise
-            task.uncancel()
-            payload = error_message(request_id, McpError(REQUEST_CANCELLED, "Request cancelled"))
-        except Exception:
-            log.exception("unhandled error serving %s", method)
-            payload = error_message(request_id, McpError(INTERNAL_ERROR, "Internal error"))
+            payload = await answer(self.gateway, call, session.subscriptions, session.cancelled)
         finally:
             session.inflight.pop(request_id, None)
-            session.cancelled.discard(request_id)
         await stream.finish(payload)
 
     async def _modern(self, request_id: Any, meta: dict[str, Any], send: Any) -> None:

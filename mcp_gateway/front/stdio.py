@@ -19,7 +19,6 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from ..core.call import Call, ClientContext
 from ..core.gateway import Gateway
 from ..jsonrpc import (
-    INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -30,9 +29,9 @@ from ..jsonrpc import (
     result_message,
 )
 from ..version import LEGACY_VERSION
+from .answer import answer
 
 log = logging.getLogger("mcp_gateway.front")
-REQUEST_CANCELLED = -32800
 
 
 class StdioFront:
@@ -115,24 +114,9 @@ class StdioFront:
     async def _serve(self, request_id: Any, method: str, params: dict[str, Any]) -> None:
         call = Call(method, params, self._client, self, request_id)
         try:
-            result = await self.gateway.handle(call)
-            payload = result_message(request_id, result)
-            if method == "resources/subscribe":
-                self._subscriptions.add(params["uri"])
-            elif method == "resources/unsubscribe":
-                self._subscriptions.discard(params.get("uri"))  # type: ignore[arg-type]
-        except McpError as exc:
-            payload = error_message(request_id, exc)
-        except asyncio.CancelledError:
-            if request_id not in self._cancelled:
-                raise
-            payload = error_message(request_id, McpError(REQUEST_CANCELLED, "Request cancelled"))
-        except Exception:
-            log.exception("unhandled error serving %s", method)
-            payload = error_message(request_id, McpError(INTERNAL_ERROR, "Internal error"))
+            payload = await answer(self.gateway, call, self._subscriptions, self._cancelled)
         finally:
             self._inflight.pop(request_id, None)
-            self._cancelled.discard(request_id)
         await self._write(payload)
 
     # CallSink: stdio has one stream, shared by every call.

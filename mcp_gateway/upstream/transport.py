@@ -91,3 +91,28 @@ class PendingRequests:
         for future in futures.values():
             if not future.done():
                 future.set_exception(UpstreamGone(self._upstream, detail))
+
+
+class StreamTransport(Transport):
+    """A transport where every message shares one stream and answers are matched by id (stdio, SSE)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._pending = PendingRequests(name)
+
+    @abstractmethod
+    async def _write(self, message: dict[str, Any]) -> None: ...
+
+    async def exchange(
+        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
+    ) -> dict[str, Any]:
+        request_id = message["id"]
+        future = self._pending.expect(request_id)
+        try:
+            await self._write(message)
+            return await future
+        finally:
+            self._pending.forget(request_id)
+
+    async def send(self, message: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
+        await self._write(message)

@@ -12,14 +12,13 @@ import aiohttp
 import orjson
 
 from ..jsonrpc import is_response
-from .relay import Relay
 from .sse import SseDecoder
-from .transport import PendingRequests, Transport, UpstreamGone
+from .transport import StreamTransport, UpstreamGone
 
 log = logging.getLogger("mcp_gateway.upstream")
 
 
-class LegacySseTransport(Transport):
+class LegacySseTransport(StreamTransport):
     def __init__(self, name: str, url: str, headers: dict[str, str], connect_timeout: float) -> None:
         super().__init__(name)
         self.url = url
@@ -27,7 +26,6 @@ class LegacySseTransport(Transport):
         self._connect_timeout = connect_timeout
         self._http: aiohttp.ClientSession | None = None
         self._endpoint: str | None = None
-        self._pending = PendingRequests(name)
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -83,7 +81,7 @@ class LegacySseTransport(Transport):
         elif self.on_incoming is not None:
             await self.on_incoming(message, None)
 
-    async def _post(self, message: dict[str, Any]) -> None:
+    async def _write(self, message: dict[str, Any]) -> None:
         if self._http is None or self._endpoint is None or self.closed.is_set():
             raise UpstreamGone(self.name, self.close_reason or "not connected")
         try:
@@ -97,20 +95,6 @@ class LegacySseTransport(Transport):
                     raise UpstreamGone(self.name, f"message endpoint answered HTTP {response.status}")
         except aiohttp.ClientError as exc:
             raise UpstreamGone(self.name, type(exc).__name__) from None
-
-    async def exchange(
-        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
-    ) -> dict[str, Any]:
-        request_id = message["id"]
-        future = self._pending.expect(request_id)
-        try:
-            await self._post(message)
-            return await future
-        finally:
-            self._pending.forget(request_id)
-
-    async def send(self, message: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
-        await self._post(message)
 
     async def aclose(self) -> None:
         if self._reader is not None:

@@ -11,22 +11,20 @@ from typing import Any
 import orjson
 
 from ..jsonrpc import is_response
-from .relay import Relay
-from .transport import PendingRequests, Transport, UpstreamGone
+from .transport import StreamTransport, UpstreamGone
 
 log = logging.getLogger("mcp_gateway.upstream")
 
 _LINE_LIMIT = 64 * 1024 * 1024  # tool results can be large (images, files)
 
 
-class StdioTransport(Transport):
+class StdioTransport(StreamTransport):
     def __init__(self, name: str, command: str, args: list[str], env: dict[str, str], cwd: str | None) -> None:
         super().__init__(name)
         self._argv = [command, *args]
         self._env = {**os.environ, **env}
         self._cwd = cwd
         self._process: asyncio.subprocess.Process | None = None
-        self._pending = PendingRequests(name)
         self._tasks: list[asyncio.Task[None]] = []
         self._write_lock = asyncio.Lock()
 
@@ -106,20 +104,6 @@ class StdioTransport(Transport):
                 await process.stdin.drain()
             except (ConnectionError, RuntimeError) as exc:
                 raise UpstreamGone(self.name, f"stdin closed: {exc}") from None
-
-    async def exchange(
-        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
-    ) -> dict[str, Any]:
-        request_id = message["id"]
-        future = self._pending.expect(request_id)
-        try:
-            await self._write(message)
-            return await future
-        finally:
-            self._pending.forget(request_id)
-
-    async def send(self, message: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
-        await self._write(message)
 
     async def aclose(self) -> None:
         process = self._process

@@ -1,0 +1,43 @@
+"""Runs one client request through the core and encodes its JSON-RPC answer: shared by every front."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..core.call import Call
+from ..core.gateway import Gateway
+from ..jsonrpc import INTERNAL_ERROR, McpError, error_message, result_message
+
+log = logging.getLogger("mcp_gateway.front")
+
+REQUEST_CANCELLED = -32800
+
+
+async def answer(gateway: Gateway, call: Call, subscriptions: set[str], cancelled: set[Any]) -> bytes:
+    """The encoded response to `call`. `subscriptions` is the client's resource subscriptions, kept in
+    step with successful subscribe/unsubscribe calls; a request id in `cancelled` means the client
+    cancelled it, which answers -32800 instead of propagating the cancellation."""
+    request_id = call.request_id
+    try:
+        result = await gateway.handle(call)
+    except McpError as exc:
+        return error_message(request_id, exc)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if request_id not in cancelled or task is None:
+            raise
+        task.uncancel()
+        return error_message(request_id, McpError(REQUEST_CANCELLED, "Request cancelled"))
+    except Exception:
+        log.exception("unhandled error serving %s", call.method)
+        return error_message(request_id, McpError(INTERNAL_ERROR, "Internal error"))
+    finally:
+        cancelled.discard(request_id)
+    uri = call.params.get("uri")
+    if call.method == "resources/subscribe" and isinstance(uri, str):
+        subscriptions.add(uri)
+    elif call.method == "resources/unsubscribe":
+        subscriptions.discard(uri)  # type: ignore[arg-type]
+    return result_message(request_id, result)
