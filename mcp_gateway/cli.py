@@ -105,6 +105,9 @@ def _serve(args: argparse.Namespace) -> int:
         "log_level": args.log_level,
         "timeout_graceful_shutdown": config.server.drain_timeout,
         "log_config": None,
+        # Hot path: the gateway reads no client address and sends no Server header.
+        "proxy_headers": False,
+        "server_header": False,
     }
     log.info("mcp-gateway %s listening on http://%s:%d%s", __version__, host, port, config.server.path)
     if args.workers > 1:
