@@ -118,3 +118,17 @@ async def test_gateway_starts_with_an_upstream_down_and_picks_it_up_later(upstre
             assert echo_of(await client.call_tool("late__tool_0", {}))["server"] == "late"
         finally:
             late.kill()
+
+
+async def test_an_idle_http_upstream_that_dies_leaves_the_catalog_without_any_call(upstreams, gateway):
+    idle, url = upstreams("--name", "idle", "--tools", "1", "--no-special-tools")
+    gw = gateway(
+        {"upstreams": {"idle": {"transport": "streamable_http", "url": url, "health_interval": 0.5}}}, upstreams_ready=1
+    )
+    idle.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and gw.readyz()["upstreams"]["idle"]["state"] == "ready":
+        await anyio.sleep(0.1)
+    health = gw.readyz()["upstreams"]["idle"]
+    assert health["state"] == "down", health
+    assert gw.readyz()["catalog"]["tools"] == 0

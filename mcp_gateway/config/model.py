@@ -30,6 +30,9 @@ class _UpstreamBase(_Strict):
     prefixing: bool = Field(True, description="Set false to expose this upstream's names unprefixed.")
     timeout: float = Field(60.0, gt=0, description="Seconds a single call may take before it fails.")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect and handshake.")
+    health_interval: float = Field(
+        30.0, ge=0, description="Seconds between liveness probes of an idle HTTP upstream; 0 turns them off."
+    )
     protocol: Literal["auto", "2025-11-25", "2026-07-28"] = Field(
         "auto", description="Era to speak upstream: auto probes server/discover then falls back to initialize."
     )

@@ -121,7 +121,7 @@ class UpstreamHandle:
             self._mark("ready", None)
             self.first_attempt.set()
             delay = 0.25
-            await session.transport.closed.wait()
+            await self._watch(session)
             self.session = None
             if self._stopping:
                 break
@@ -131,6 +131,20 @@ class UpstreamHandle:
             await _close_quietly(session)
             await self._on_down(self)
             await asyncio.sleep(delay)
+
+    async def _watch(self, session: UpstreamSession) -> None:
+        """Return when the connection is lost: stdio and SSE say so themselves; an idle HTTP upstream is
+        probed every `health_interval` seconds, so a dead one leaves the catalog before a call finds out."""
+        interval = self.config.health_interval
+        if interval <= 0 or not isinstance(session.transport, StreamableHttpTransport):
+            await session.transport.closed.wait()
+            return
+        while not session.transport.closed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.transport.closed.wait(), interval)
+                return
+            if not await session.probe(min(interval, 5.0)):
+                session.transport.mark_lost("health probe failed")
 
     async def _notified(self, method: str, params: dict[str, Any]) -> None:
         await self._on_notification(self, method, params)

@@ -272,6 +272,15 @@ class UpstreamSession:
             raise McpError(UPSTREAM_ERROR, f"upstream '{self.name}' sent a malformed result for {method}")
         return result
 
+    async def probe(self, timeout: float) -> bool:
+        """Is the upstream alive? `ping` in the handshake era, `server/discover` in 2026-07-28."""
+        method = "server/discover" if self.modern else "ping"
+        try:
+            await self._request_once(method, {}, None, timeout, None)
+        except McpError as exc:
+            return exc.code not in (UPSTREAM_ERROR, REQUEST_TIMEOUT)  # an error answer is still an answer
+        return True
+
     async def _reinitialize(self) -> None:
         async with self._reinit_lock:
             log.info("upstream %s: session expired; initializing again", self.name)

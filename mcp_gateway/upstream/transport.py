@@ -56,7 +56,7 @@ class Transport(ABC):
     async def start_listening(self) -> None:  # noqa: B027 - optional hook
         """Open the server-to-client channel for unsolicited messages (HTTP GET stream), if any."""
 
-    def _lost(self, reason: str) -> None:
+    def mark_lost(self, reason: str) -> None:
         if not self.closed.is_set():
             self.close_reason = reason
             self.closed.set()

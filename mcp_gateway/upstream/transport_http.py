@@ -148,7 +148,7 @@ class StreamableHttpTransport(Transport):
         """A refused or broken connection means the server is gone: the pool reconnects and re-lists."""
         reason = _describe_client_error(exc)
         if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-            self._lost(reason)
+            self.mark_lost(reason)
         return UpstreamGone(self.name, reason)
 
     async def start_listening(self) -> None:
@@ -169,7 +169,7 @@ class StreamableHttpTransport(Transport):
                     if response.status == 405:
                         return  # the server offers no standalone stream
                     if response.status == 404:
-                        self._lost("session expired")
+                        self.mark_lost("session expired")
                         return
                     if response.status != 200:
                         raise aiohttp.ClientResponseError(
@@ -208,7 +208,7 @@ class StreamableHttpTransport(Transport):
                     self.url, headers=self._post_headers, timeout=aiohttp.ClientTimeout(total=2)
                 ):
                     pass
-        self._lost("closed by the gateway")
+        self.mark_lost("closed by the gateway")
         if self._http is not None:
             await self._http.close()
 

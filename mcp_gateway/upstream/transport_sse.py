@@ -67,7 +67,7 @@ class LegacySseTransport(StreamTransport):
                 endpoint_ready.set_exception(UpstreamGone(self.name, reason))
         finally:
             self._pending.fail_all(reason)
-            self._lost(reason)
+            self.mark_lost(reason)
 
     async def _dispatch(self, data: str) -> None:
         try:
@@ -102,6 +102,6 @@ class LegacySseTransport(StreamTransport):
             with contextlib.suppress(BaseException):
                 await self._reader
         self._pending.fail_all("connection closed")
-        self._lost("closed by the gateway")
+        self.mark_lost("closed by the gateway")
         if self._http is not None:
             await self._http.close()

@@ -79,7 +79,7 @@ class StdioTransport(StreamTransport):
             code = await self._exit_code()
             reason = f"process exited with code {code}" if code is not None else "stdout closed"
             self._pending.fail_all(reason)
-            self._lost(reason)
+            self.mark_lost(reason)
 
     async def _exit_code(self) -> int | None:
         if self._process is None:
@@ -126,4 +126,4 @@ class StdioTransport(StreamTransport):
         for task in self._tasks:
             task.cancel()
         self._pending.fail_all("connection closed")
-        self._lost("closed by the gateway")
+        self.mark_lost("closed by the gateway")
