@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
+
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 
 @dataclass(slots=True)
@@ -21,6 +23,18 @@ class ClientContext:
     client_info: dict[str, Any] | None = None
     session_id: str | None = None
     log_level: str | None = None
+
+    @classmethod
+    def from_initialize(cls, params: dict[str, Any]) -> ClientContext:
+        """A handshake-era client as its `initialize` describes it (unknown versions get the latest)."""
+        requested = params.get("protocolVersion")
+        capabilities = params.get("capabilities")
+        client_info = params.get("clientInfo")
+        return cls(
+            protocol_version=requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION,
+            capabilities=capabilities if isinstance(capabilities, dict) else {},
+            client_info=client_info if isinstance(client_info, dict) else None,
+        )
 
     @property
     def modern(self) -> bool:

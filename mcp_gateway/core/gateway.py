@@ -18,7 +18,7 @@ from ..config import GatewayConfig
 from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, McpError
 from ..upstream.pool import UpstreamHandle, UpstreamPool
 from ..version import GATEWAY_INFO
-from .call import Call
+from .call import LOG_LEVELS, Call
 from .relay import CallRelay
 
 log = logging.getLogger("mcp_gateway.core")
@@ -36,7 +36,6 @@ _CHANGED_KINDS = {
     "notifications/resources/list_changed": ("resources", "resourceTemplates"),
 }
 _MAX_UPSTREAM_PAGES = 1000
-_LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 # Receives client-bound notifications not tied to a call: (method, params, resource URI or None).
 ChangeListener = Callable[[str, dict[str, Any], str | None], Awaitable[None]]
@@ -131,11 +130,15 @@ class Gateway:
 
     # -- handlers ------------------------------------------------------------------------------------
 
-    async def _call_tool(self, call: Call) -> dict[str, Any]:
-        name = call.params.get("name")
-        entry = self.catalog.snapshot.index["tools"].get(name) if isinstance(name, str) else None
+    def _named(self, kind: str, name: Any) -> Entry:
+        """The catalog entry of an exposed tool or prompt name; unknown names are invalid params."""
+        entry = self.catalog.snapshot.index[kind].get(name) if isinstance(name, str) else None
         if entry is None:
-            raise McpError(INVALID_PARAMS, f"Unknown tool: {name}")
+            raise McpError(INVALID_PARAMS, f"Unknown {kind.rstrip('s')}: {name}")
+        return entry
+
+    async def _call_tool(self, call: Call) -> dict[str, Any]:
+        entry = self._named("tools", call.params.get("name"))
         return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
 
     def _list(self, kind: str) -> Callable[[Call], Awaitable[dict[str, Any]]]:
@@ -152,10 +155,7 @@ class Gateway:
         return list_items
 
     async def _get_prompt(self, call: Call) -> dict[str, Any]:
-        name = call.params.get("name")
-        entry = self.catalog.snapshot.index["prompts"].get(name) if isinstance(name, str) else None
-        if entry is None:
-            raise McpError(INVALID_PARAMS, f"Unknown prompt: {name}")
+        entry = self._named("prompts", call.params.get("name"))
         return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
 
     async def _read_resource(self, call: Call) -> dict[str, Any]:
@@ -193,9 +193,7 @@ class Gateway:
         if not isinstance(ref, dict):
             raise McpError(INVALID_PARAMS, "ref must be an object")
         if ref.get("type") == "ref/prompt":
-            entry = self.catalog.snapshot.index["prompts"].get(ref.get("name"))  # type: ignore[arg-type]
-            if entry is None:
-                raise McpError(INVALID_PARAMS, f"Unknown prompt: {ref.get('name')}")
+            entry = self._named("prompts", ref.get("name"))
             upstream, new_ref = entry.upstream, {**ref, "name": entry.original}
         elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
             upstream, original = self._resolve_uri(ref["uri"], call)
@@ -206,8 +204,8 @@ class Gateway:
 
     async def _set_level(self, call: Call) -> dict[str, Any]:
         level = call.params.get("level")
-        if level not in _LOG_LEVELS:
-            raise McpError(INVALID_PARAMS, f"level must be one of {', '.join(_LOG_LEVELS)}")
+        if level not in LOG_LEVELS:
+            raise McpError(INVALID_PARAMS, f"level must be one of {', '.join(LOG_LEVELS)}")
         call.client.log_level = level
         return {}
 

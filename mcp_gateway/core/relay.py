@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..jsonrpc import INVALID_REQUEST, McpError
-from .call import Call
+from .call import LOG_LEVELS, Call
 
 # Server-to-client request -> the client capability it needs.
 _REQUIRED_CAPABILITY = {
@@ -13,7 +13,6 @@ _REQUIRED_CAPABILITY = {
     "elicitation/create": "elicitation",
     "roots/list": "roots",
 }
-_LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 
 class CallRelay:
@@ -55,7 +54,7 @@ class CallRelay:
             return
         wanted = self._call.client.log_level
         level = params.get("level")
-        if wanted in _LOG_LEVELS and level in _LOG_LEVELS and _LOG_LEVELS.index(level) < _LOG_LEVELS.index(wanted):
+        if wanted in LOG_LEVELS and level in LOG_LEVELS and LOG_LEVELS.index(level) < LOG_LEVELS.index(wanted):
             return
         await sink.notify("notifications/message", params)
 

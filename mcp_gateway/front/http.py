@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 import orjson
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, KNOWN_PROTOCOL_VERSIONS
+from mcp_types.version import KNOWN_PROTOCOL_VERSIONS
 
 from ..core.call import Call, ClientContext
 from ..core.gateway import Gateway
@@ -65,7 +65,7 @@ class McpHttpFront:
         rejected = self.guard.check(_text(headers.get(b"host")), _text(headers.get(b"origin")))
         if rejected is not None:
             status, reason = rejected
-            await _send_json(send, status, _error_body(None, McpError(INVALID_REQUEST, reason)))
+            await _send_json(send, status, error_message(None, McpError(INVALID_REQUEST, reason)))
             return
         method = scope["method"]
         if method == "POST":
@@ -75,7 +75,7 @@ class McpHttpFront:
         elif method == "DELETE":
             await self._delete(headers, send)
         else:
-            error = _error_body(None, McpError(INVALID_REQUEST, "Method not allowed"))
+            error = error_message(None, McpError(INVALID_REQUEST, "Method not allowed"))
             await _send_json(send, 405, error, [(b"allow", b"GET, POST, DELETE")])
 
     # -- POST ----------------------------------------------------------------------------------------
@@ -84,18 +84,18 @@ class McpHttpFront:
         try:
             body = await _read_body(receive)
         except _BodyTooLarge:
-            await _send_json(send, 413, _error_body(None, McpError(INVALID_REQUEST, "request body too large")))
+            await _send_json(send, 413, error_message(None, McpError(INVALID_REQUEST, "request body too large")))
             return
         except _ClientGone:
             return
         try:
             message = orjson.loads(body)
         except orjson.JSONDecodeError:
-            await _send_json(send, 400, _error_body(None, McpError(PARSE_ERROR, "Parse error: invalid JSON")))
+            await _send_json(send, 400, error_message(None, McpError(PARSE_ERROR, "Parse error: invalid JSON")))
             return
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
             detail = "batches are not supported" if isinstance(message, list) else "not a JSON-RPC 2.0 message"
-            await _send_json(send, 400, _error_body(None, McpError(INVALID_REQUEST, f"Invalid Request: {detail}")))
+            await _send_json(send, 400, error_message(None, McpError(INVALID_REQUEST, f"Invalid Request: {detail}")))
             return
         method = message.get("method")
         request_id = message.get("id")
@@ -103,13 +103,13 @@ class McpHttpFront:
             await self._client_answer(headers, message, send)
             return
         if not isinstance(method, str) or ("id" in message and not valid_id(request_id)):
-            await _send_json(send, 400, _error_body(None, McpError(INVALID_REQUEST, "Invalid Request")))
+            await _send_json(send, 400, error_message(None, McpError(INVALID_REQUEST, "Invalid Request")))
             return
         params = message.get("params")
         if params is None:
             params = {}
         elif not isinstance(params, dict):
-            await _send_json(send, 400, _error_body(request_id, McpError(INVALID_PARAMS, "params must be an object")))
+            await _send_json(send, 400, error_message(request_id, McpError(INVALID_PARAMS, "params must be an object")))
             return
         meta = params.get("_meta")
         if method != "initialize" and isinstance(meta, dict) and _META_VERSION in meta:
@@ -119,7 +119,7 @@ class McpHttpFront:
             await self._modern(request_id, meta if isinstance(meta, dict) else {}, send)
             return
         if self.draining.is_set():
-            await _send_json(send, 503, _error_body(request_id, McpError(INTERNAL_ERROR, "gateway is shutting down")))
+            await _send_json(send, 503, error_message(request_id, McpError(INTERNAL_ERROR, "gateway is shutting down")))
             return
         if method == "initialize":
             await self._initialize(request_id, params, send)
@@ -129,57 +129,47 @@ class McpHttpFront:
             return
         if "id" not in message:
             self._client_notification(session, method, params)
-            await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
-            await send({"type": "http.response.body", "body": b""})
+            await _send_accepted(send)
             return
         await self._request(session, request_id, method, params, send)
 
     async def _initialize(self, request_id: Any, params: dict[str, Any], send: Any) -> None:
         if request_id is None:
-            await _send_json(send, 400, _error_body(None, McpError(INVALID_REQUEST, "initialize must be a request")))
+            await _send_json(send, 400, error_message(None, McpError(INVALID_REQUEST, "initialize must be a request")))
             return
-        requested = params.get("protocolVersion")
-        version = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LEGACY_VERSION
-        capabilities = params.get("capabilities")
-        client_info = params.get("clientInfo")
-        client = ClientContext(
-            protocol_version=version,
-            capabilities=capabilities if isinstance(capabilities, dict) else {},
-            client_info=client_info if isinstance(client_info, dict) else None,
-        )
+        client = ClientContext.from_initialize(params)
         session = self.sessions.create(client)
-        body = result_message(request_id, self.gateway.initialize_result(version))
+        body = result_message(request_id, self.gateway.initialize_result(client.protocol_version))
         await _send_json(send, 200, body, [(b"mcp-session-id", session.sid.encode())])
 
     async def _session(self, headers: dict[bytes, bytes], request_id: Any, send: Any) -> FrontSession | None:
         sid = headers.get(b"mcp-session-id")
         if sid is None:
             await _send_json(
-                send, 400, _error_body(request_id, McpError(INVALID_REQUEST, "Bad Request: Missing session ID"))
+                send, 400, error_message(request_id, McpError(INVALID_REQUEST, "Bad Request: Missing session ID"))
             )
             return None
         session = self.sessions.get(sid.decode("latin-1"))
         if session is None:
-            await _send_json(send, 404, _error_body(request_id, McpError(-32001, "Session not found")))
+            await _send_json(send, 404, error_message(request_id, McpError(-32001, "Session not found")))
             return None
         version = headers.get(b"mcp-protocol-version")
         if version is not None and version.decode("latin-1") not in KNOWN_PROTOCOL_VERSIONS:
             error = McpError(INVALID_REQUEST, f"Unsupported protocol version: {version.decode('latin-1')}")
-            await _send_json(send, 400, _error_body(request_id, error))
+            await _send_json(send, 400, error_message(request_id, error))
             return None
         return session
 
     async def _client_answer(self, headers: dict[bytes, bytes], message: dict[str, Any], send: Any) -> None:
         """The client answers a request we sent it (sampling, elicitation, roots)."""
         if "result" not in message and "error" not in message:
-            await _send_json(send, 400, _error_body(None, McpError(INVALID_REQUEST, "Invalid Request: no method")))
+            await _send_json(send, 400, error_message(None, McpError(INVALID_REQUEST, "Invalid Request: no method")))
             return
         session = await self._session(headers, None, send)
         if session is None:
             return
         session.answer(message)
-        await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
-        await send({"type": "http.response.body", "body": b""})
+        await _send_accepted(send)
 
     def _client_notification(self, session: FrontSession, method: str, params: dict[str, Any]) -> None:
         if method == "notifications/cancelled":
@@ -212,14 +202,14 @@ class McpHttpFront:
             "Unsupported protocol version",
             {"supported": [LEGACY_VERSION], "requested": requested if isinstance(requested, str) else None},
         )
-        await _send_json(send, 400, _error_body(request_id, error))
+        await _send_json(send, 400, error_message(request_id, error))
 
     # -- GET: the standalone stream ------------------------------------------------------------------
 
     async def _get(self, headers: dict[bytes, bytes], receive: Any, send: Any) -> None:
         if b"text/event-stream" not in headers.get(b"accept", b""):
             error = McpError(INVALID_REQUEST, "Accept must include text/event-stream")
-            await _send_json(send, 406, _error_body(None, error))
+            await _send_json(send, 406, error_message(None, error))
             return
         session = await self._session(headers, None, send)
         if session is None:
@@ -378,8 +368,9 @@ async def _send_json(send: Any, status: int, body: bytes, extra: list[tuple[byte
     await send({"type": "http.response.body", "body": body})
 
 
-def _error_body(request_id: Any, error: McpError) -> bytes:
-    return error_message(request_id, error)
+async def _send_accepted(send: Any) -> None:
+    await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _text(value: bytes | None) -> str | None:

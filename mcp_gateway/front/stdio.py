@@ -14,7 +14,6 @@ import sys
 from typing import Any
 
 import orjson
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from ..core.call import Call, ClientContext
 from ..core.gateway import Gateway
@@ -97,14 +96,7 @@ class StdioFront:
             return
         request_id = message["id"]
         if method == "initialize":
-            requested = params.get("protocolVersion")
-            caps = params.get("capabilities")
-            info = params.get("clientInfo")
-            self._client = ClientContext(
-                protocol_version=requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LEGACY_VERSION,
-                capabilities=caps if isinstance(caps, dict) else {},
-                client_info=info if isinstance(info, dict) else None,
-            )
+            self._client = ClientContext.from_initialize(params)
             result = self.gateway.initialize_result(self._client.protocol_version)
             await self._write(result_message(request_id, result))
             return

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..jsonrpc import UPSTREAM_ERROR, McpError
+import orjson
+
+from ..jsonrpc import UPSTREAM_ERROR, McpError, is_response
 from .relay import Relay
+
+log = logging.getLogger("mcp_gateway.upstream")
 
 # Called for every message the upstream sends that is not the answer to an exchange: notifications and
 # server-to-client requests. `related` is the relay of the exchange whose stream carried it, when known.
@@ -102,6 +107,20 @@ class StreamTransport(Transport):
 
     @abstractmethod
     async def _write(self, message: dict[str, Any]) -> None: ...
+
+    async def _deliver(self, raw: bytes | str) -> None:
+        """Route one message read from the stream: an answer to its waiter, the rest to `on_incoming`."""
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            log.warning("upstream %s sent a message that is not JSON; ignored", self.name)
+            return
+        if not isinstance(message, dict):
+            return
+        if is_response(message):
+            self._pending.resolve(message)
+        elif self.on_incoming is not None:
+            await self.on_incoming(message, None)
 
     async def exchange(
         self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None

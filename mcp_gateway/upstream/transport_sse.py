@@ -11,7 +11,6 @@ from urllib.parse import urljoin
 import aiohttp
 import orjson
 
-from ..jsonrpc import is_response
 from .sse import SseDecoder
 from .transport import StreamTransport, UpstreamGone
 
@@ -56,7 +55,7 @@ class LegacySseTransport(StreamTransport):
                             if not endpoint_ready.done():
                                 endpoint_ready.set_result(urljoin(self.url, event.data.strip()))
                             continue
-                        await self._dispatch(event.data)
+                        await self._deliver(event.data)
         except UpstreamGone as exc:
             reason = exc.message
             if not endpoint_ready.done():
@@ -68,18 +67,6 @@ class LegacySseTransport(StreamTransport):
         finally:
             self._pending.fail_all(reason)
             self.mark_lost(reason)
-
-    async def _dispatch(self, data: str) -> None:
-        try:
-            message = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(message, dict):
-            return
-        if is_response(message):
-            self._pending.resolve(message)
-        elif self.on_incoming is not None:
-            await self.on_incoming(message, None)
 
     async def _write(self, message: dict[str, Any]) -> None:
         if self._http is None or self._endpoint is None or self.closed.is_set():

@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 
-from ..jsonrpc import is_response
 from .transport import StreamTransport, UpstreamGone
 
 log = logging.getLogger("mcp_gateway.upstream")
@@ -60,19 +59,8 @@ class StdioTransport(StreamTransport):
                 if not line:
                     break
                 line = line.strip()
-                if not line:
-                    continue
-                try:
-                    message = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    log.warning("upstream %s wrote a non-JSON line to stdout; ignored", self.name)
-                    continue
-                if not isinstance(message, dict):
-                    continue
-                if is_response(message):
-                    self._pending.resolve(message)
-                elif self.on_incoming is not None:
-                    await self.on_incoming(message, None)
+                if line:
+                    await self._deliver(line)
         except (ValueError, asyncio.LimitOverrunError):
             log.error("upstream %s wrote a line longer than %d bytes", self.name, _LINE_LIMIT)
         finally:
