@@ -68,7 +68,7 @@ class GatewayApp:
 
     async def startup(self) -> None:
         log.info("starting: %d upstream(s)", len(self.gateway.pool.handles))
-        await self.gateway.start(wait=max((u.connect_timeout for u in self.config.upstreams.values()), default=5))
+        await self.gateway.start()
         snapshot = self.gateway.snapshot
         log.info(
             "catalog: %d tools, %d prompts, %d resources, %d resource templates",

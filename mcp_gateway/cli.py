@@ -144,7 +144,7 @@ def _stdio(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         gateway = Gateway(config)
-        await gateway.start(wait=max((u.connect_timeout for u in config.upstreams.values()), default=5))
+        await gateway.start()
         try:
             await serve_stdio(gateway)
         finally:
@@ -162,7 +162,7 @@ def _catalog(args: argparse.Namespace) -> int:
 
     async def run() -> dict[str, Any]:
         gateway = Gateway(config)
-        await gateway.start(wait=max((u.connect_timeout for u in config.upstreams.values()), default=5))
+        await gateway.start()
         try:
             snapshot = gateway.snapshot
             return {

@@ -92,7 +92,9 @@ class Gateway:
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
-    async def start(self, wait: float = 10.0) -> None:
+    async def start(self) -> None:
+        """Connect every upstream, waiting for each first attempt up to the longest connect timeout."""
+        wait = max((u.connect_timeout for u in self.config.upstreams.values()), default=5.0)
         await self.pool.start(wait)
 
     async def stop(self) -> None:
