@@ -20,7 +20,8 @@ from .config import GatewayConfig, load_config
 from .core.gateway import Gateway
 from .front.http import McpHttpFront
 from .front.security import OriginGuard
-from .front.sessions import SessionRegistry, SessionSealer
+from .front.sessions import SessionRegistry
+from .state import Sealer, create_backend
 
 log = logging.getLogger("mcp_gateway")
 
@@ -34,13 +35,14 @@ class GatewayApp:
     def __init__(self, config: GatewayConfig, *, port: int | None = None) -> None:
         self.config = config
         server = config.server
-        self.gateway = Gateway(config)
-        secret = server.session_secret or os.environ.get(SECRET_ENV)
-        self.sessions = SessionRegistry(SessionSealer(secret), server.session_idle_timeout)
+        self.backend = create_backend(config.state.backend, config.state.redis_url, config.state.key_prefix)
+        sealer = Sealer.from_secrets(sealing_secrets(config))
+        self.gateway = Gateway(config, self.backend, sealer)
+        self.sessions = SessionRegistry(sealer, self.backend, server.session_idle_timeout, self.gateway.watches)
         guard = OriginGuard.for_bind(
             server.host, port if port is not None else server.port, server.allowed_hosts, server.allowed_origins
         )
-        self.front = McpHttpFront(self.gateway, self.sessions, guard)
+        self.front = McpHttpFront(self.gateway, self.sessions, guard, server.lenient_version_header)
         self._mcp_path = server.path
         self._started = time.time()
         self._sweeper: asyncio.Task[None] | None = None
@@ -68,6 +70,7 @@ class GatewayApp:
 
     async def startup(self) -> None:
         log.info("starting: %d upstream(s)", len(self.gateway.pool.handles))
+        await self.backend.start()
         await self.gateway.start()
         snapshot = self.gateway.snapshot
         log.info(
@@ -89,6 +92,7 @@ class GatewayApp:
             self._sweeper.cancel()
         self.sessions.close_all()
         await self.gateway.stop()
+        await self.backend.stop()
         log.info("stopped")
 
     def begin_drain(self) -> None:
@@ -129,6 +133,15 @@ class GatewayApp:
             "sessions": len(self.sessions),
         }
         return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def sealing_secrets(config: GatewayConfig) -> list[tuple[int, str]]:
+    """The keyring for sealed tokens, newest first: `session_keys`, else `session_secret` or the env."""
+    server = config.server
+    if server.session_keys:
+        return [(key.id, key.secret) for key in server.session_keys]
+    secret = server.session_secret or os.environ.get(SECRET_ENV)
+    return [(1, secret)] if secret else []
 
 
 def create_app(config: GatewayConfig, *, port: int | None = None) -> GatewayApp:

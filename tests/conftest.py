@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.processes import Gateway, Proc, scripted_server
+from tests.support.processes import Gateway, Proc, free_port, scripted_server
 
 
 @pytest.fixture
@@ -45,3 +48,36 @@ def gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     yield start
     for gw in started:
         gw.stop()
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A real Redis: the one on 127.0.0.1:6379 if it answers, else a private `redis-server`."""
+    if _answers(6379):
+        yield "redis://127.0.0.1:6379/0"
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("no Redis answers on 127.0.0.1:6379 and redis-server is not installed (tests/run.sh installs it)")
+    port = free_port()
+    proc = Proc([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"])
+    try:
+        proc.wait_for_line("Ready to accept connections", timeout=20)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+
+
+@pytest.fixture
+def redis_state(redis_server: str) -> dict[str, str]:
+    """A `state:` config section on the real Redis, with a key prefix of its own per test."""
+    return {"backend": "redis", "redis_url": redis_server, "key_prefix": f"t{uuid.uuid4().hex[:10]}"}

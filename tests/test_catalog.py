@@ -8,7 +8,7 @@ import time
 import anyio
 import pytest
 
-from tests.support.client import all_tools, connect, echo_of
+from tests.support.client import CLIENT_ERAS, all_tools, connect, echo_of
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +32,8 @@ async def test_pagination_walks_every_page_of_three_upstreams_in_a_stable_order(
             await client.list_tools(cursor="not-a-gateway-cursor")
 
 
-async def test_upstream_list_changed_refreshes_the_catalog_and_reaches_the_client(upstreams, gateway):
+@pytest.mark.parametrize("client_era", CLIENT_ERAS)
+async def test_upstream_list_changed_refreshes_the_catalog_and_reaches_the_client(upstreams, gateway, client_era):
     _, url = upstreams("--name", "dyn", "--tools", "1")
     gw = gateway({"upstreams": {"dyn": {"transport": "streamable_http", "url": url}}}, upstreams_ready=1)
     changed = anyio.Event()
@@ -41,13 +42,21 @@ async def test_upstream_list_changed_refreshes_the_catalog_and_reaches_the_clien
         if getattr(message, "method", None) == "notifications/tools/list_changed":
             changed.set()
 
-    async with connect(gw.url, message_handler=on_message) as client:
+    async with connect(gw.url, client_era, message_handler=on_message) as client:
         before = {t.name for t in (await client.list_tools()).tools}
         assert "dyn__dyn_0" not in before
-        await anyio.sleep(0.3)  # let the client's GET stream open
-        await client.call_tool("dyn__add_tool", {})
-        with anyio.fail_after(10):
-            await changed.wait()
+        if client_era == "legacy":
+            await anyio.sleep(0.3)  # let the client's GET stream open
+            await client.call_tool("dyn__add_tool", {})
+            with anyio.fail_after(10):
+                await changed.wait()
+        else:
+            async with client.listen(tools_list_changed=True) as subscription:
+                assert subscription.honored.tools_list_changed
+                await client.call_tool("dyn__add_tool", {})
+                with anyio.fail_after(10):
+                    async for _event in subscription:
+                        break
         after = {t.name for t in (await client.list_tools()).tools}
         assert after - before == {"dyn__dyn_0"}
         assert echo_of(await client.call_tool("dyn__dyn_0", {"n": 1}))["tool"] == "dyn_0"

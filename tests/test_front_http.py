@@ -1,4 +1,4 @@
-"""The HTTP front door at the wire level: sessions, bad input, DNS-rebinding protection, draining."""
+"""The HTTP front door at the wire level, handshake era: sessions, bad input, DNS rebinding, draining."""
 
 from __future__ import annotations
 
@@ -84,27 +84,6 @@ def test_dns_rebinding_is_refused(box):
     assert evil_origin.status_code == 403
     good_origin = httpx.post(box.url, json=INIT, headers={**HEADERS, "origin": f"http://localhost:{port}"})
     assert good_origin.status_code == 200
-
-
-def test_discover_probe_gets_an_answer_that_makes_clients_fall_back(box):
-    probe = httpx.post(
-        box.url,
-        json={
-            "jsonrpc": "2.0",
-            "id": "d",
-            "method": "server/discover",
-            "params": {
-                "_meta": {
-                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                    "io.modelcontextprotocol/clientCapabilities": {},
-                }
-            },
-        },
-        headers={**HEADERS, "mcp-protocol-version": "2026-07-28", "mcp-method": "server/discover"},
-    )
-    assert probe.status_code == 400
-    error = probe.json()["error"]
-    assert error["code"] == -32022 and "2025-11-25" in error["data"]["supported"]
 
 
 def test_idle_sessions_expire(gateway):

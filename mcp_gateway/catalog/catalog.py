@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from mcp.shared.inbound import find_invalid_x_mcp_header, x_mcp_header_map
 
 from ..jsonrpc import INVALID_PARAMS, McpError
 from .curation import Curator
@@ -32,6 +33,8 @@ class Entry:
     upstream: str
     original: str
     definition: dict[str, Any]  # as sent to clients
+    # Tools whose arguments are mirrored in `Mcp-Param-*` headers (SEP-2243): argument path -> header.
+    param_headers: dict[tuple[str, ...], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,28 @@ class UpstreamListing:
     """What one upstream offers, already curated and renamed."""
 
     items: dict[str, list[Entry]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    # Per kind, the upstream's caching hint (2026-07-28 `ttlMs`, private?); None: it gave none.
+    cache: dict[str, CacheHint | None] = field(default_factory=lambda: dict.fromkeys(KINDS))
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHint:
+    ttl_ms: int
+    private: bool
+
+    @classmethod
+    def of(cls, result: dict[str, Any]) -> CacheHint | None:
+        """The hint a 2026-07-28 result carries, if any."""
+        ttl = result.get("ttlMs")
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0:
+            return None
+        return cls(ttl, result.get("cacheScope") != "public")
+
+    def merge(self, other: CacheHint | None) -> CacheHint:
+        """Aggregate: the shortest TTL, and private if either side is."""
+        if other is None:
+            return self
+        return CacheHint(min(self.ttl_ms, other.ttl_ms), self.private or other.private)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +87,8 @@ class Snapshot:
     lists: dict[str, tuple[Entry, ...]]
     index: dict[str, dict[str, Entry]]
     collisions: tuple[Collision, ...] = ()
+    # Per kind, the merged caching hints of the upstreams that gave one (None: none did).
+    cache: dict[str, CacheHint | None] = field(default_factory=lambda: dict.fromkeys(KINDS))
 
     def lookup(self, kind: str, exposed: str) -> Entry | None:
         return self.index[kind].get(exposed)
@@ -101,9 +128,18 @@ class UpstreamView:
             definition[key] = exposed
             if original in curator.descriptions:
                 definition["description"] = curator.descriptions[original]
+            param_headers = None
             if kind == "tools":
                 self._rewrite_ui_meta(definition)
-            out.append(Entry(exposed, self.name, original, definition))
+                schema = definition.get("inputSchema")
+                if _mentions_header_annotation(schema):
+                    problem = find_invalid_x_mcp_header(schema)
+                    if problem is not None:
+                        # SEP-2243: clients MUST drop a tool whose annotation is invalid.
+                        log.warning("upstream %s: tool %r dropped: %s", self.name, original, problem)
+                        continue
+                    param_headers = x_mcp_header_map(schema) or None
+            out.append(Entry(exposed, self.name, original, definition, param_headers))
         return out
 
     def _rewrite_ui_meta(self, tool: dict[str, Any]) -> None:
@@ -125,9 +161,10 @@ class Catalog:
         self.snapshot: Snapshot = EMPTY
         self._reported: set[Collision] = set()
 
-    def set_listing(self, upstream: str, kind: str, entries: list[Entry]) -> None:
+    def set_listing(self, upstream: str, kind: str, entries: list[Entry], cache: CacheHint | None = None) -> None:
         listing = self._listings.setdefault(upstream, UpstreamListing())
         listing.items[kind] = entries
+        listing.cache[kind] = cache
         self._rebuild()
 
     def drop(self, upstream: str) -> None:
@@ -138,11 +175,15 @@ class Catalog:
         lists: dict[str, list[Entry]] = {k: [] for k in KINDS}
         index: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
         collisions: list[Collision] = []
+        cache: dict[str, CacheHint | None] = dict.fromkeys(KINDS)
         for upstream in self._order:
             listing = self._listings.get(upstream)
             if listing is None:
                 continue
             for kind in KINDS:
+                hint = listing.cache.get(kind)
+                if hint is not None:
+                    cache[kind] = hint.merge(cache[kind])
                 seen = index[kind]
                 for entry in listing.items[kind]:
                     first = seen.get(entry.exposed)
@@ -161,7 +202,13 @@ class Catalog:
             {k: tuple(v) for k, v in lists.items()},
             index,
             tuple(collisions),
+            cache,
         )
+
+
+def _mentions_header_annotation(schema: Any) -> bool:
+    # Cheap pre-check so the schema walk only runs for the rare tools that use SEP-2243 headers.
+    return isinstance(schema, dict) and b"x-mcp-header" in orjson.dumps(schema)
 
 
 def _encode_cursor(kind: str, offset: int) -> str:

@@ -98,6 +98,19 @@ class NamingConfig(_Strict):
         return value
 
 
+class SealingKey(_Strict):
+    id: int = Field(ge=0, le=255, description="Key id carried in each token, so old keys still open old tokens.")
+    secret: str = Field(min_length=16, description="Key material (at least 16 characters; use ${ENV} for it).")
+
+
+class StateConfig(_Strict):
+    backend: Literal["memory", "redis"] = Field(
+        "memory", description="memory: one process. redis: several workers or replicas share sessions and events."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Used when backend is redis.")
+    key_prefix: str = Field("mcpgw", pattern=r"^[A-Za-z0-9_.:-]{1,32}$", description="Prefix of Redis keys/channels.")
+
+
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -112,7 +125,39 @@ class ServerConfig(_Strict):
     page_size: int = Field(200, ge=1, le=10000, description="Items per page the gateway returns on list calls.")
     drain_timeout: float = Field(30.0, ge=0, description="Seconds SIGTERM waits for calls in flight.")
     session_secret: str | None = Field(
-        None, description="Key material for sealed session ids (shared by all workers/replicas). Default: random."
+        None,
+        description=(
+            "Key material for sealed tokens (session ids, requestState), shared by all workers/replicas; "
+            "key id 1. Default: random per process. Use `session_keys` to rotate."
+        ),
+    )
+    session_keys: list[SealingKey] = Field(
+        default_factory=list,
+        description="Keyring for sealed tokens, newest first: the first seals, all open. Overrides session_secret.",
+    )
+    lenient_version_header: bool = Field(
+        True,
+        description=(
+            "Serve a 2026-07-28 request whose MCP-Protocol-Version header names a handshake-era version "
+            "(Claude connectors send this; anthropics/claude-code#93290) instead of answering -32020. "
+            "Set false for strict spec behaviour."
+        ),
+    )
+    input_wait: float = Field(
+        300.0,
+        gt=0,
+        description=(
+            "Seconds a call parked on an input_required answer (2026-07-28 client, handshake-era upstream "
+            "asking for sampling/elicitation/roots) waits for the client's retry before it is cancelled."
+        ),
+    )
+    list_ttl_ms: int = Field(
+        0,
+        ge=0,
+        description=(
+            "ttlMs for 2026-07-28 clients on lists and reads of upstreams that state none (handshake-era "
+            "ones); the aggregate is the minimum over the upstreams involved."
+        ),
     )
 
 
@@ -122,6 +167,7 @@ class GatewayConfig(_Strict):
     )
     server: ServerConfig = Field(default_factory=ServerConfig)
     naming: NamingConfig = Field(default_factory=NamingConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
     upstreams: dict[str, Upstream] = Field(default_factory=dict)
 
     @field_validator("upstreams")

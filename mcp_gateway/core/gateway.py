@@ -11,15 +11,20 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..catalog.catalog import KINDS, Catalog, Entry, Snapshot, UpstreamView
+from mcp.shared.inbound import mcp_param_headers
+
+from ..catalog.catalog import KINDS, CacheHint, Catalog, Entry, Snapshot, UpstreamView
 from ..catalog.curation import Curator
 from ..catalog.naming import Namer, uri_scheme_prefix
 from ..config import GatewayConfig
 from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, McpError
+from ..state import MemoryBackend, Sealer, StateBackend
 from ..upstream.pool import UpstreamHandle, UpstreamPool
-from ..version import GATEWAY_INFO
+from ..version import GATEWAY_INFO, LEGACY_VERSION, MODERN_VERSION
 from .call import LOG_LEVELS, Call
+from .input_bridge import InputBridge
 from .relay import CallRelay
+from .watches import ResourceWatches
 
 log = logging.getLogger("mcp_gateway.core")
 
@@ -47,11 +52,31 @@ SERVER_CAPABILITIES: dict[str, Any] = {
     "logging": {},
     "completions": {},
 }
+# Versions named in `server/discover` and in -32022 errors: the modern one first, and the handshake
+# version so a dual-era client that cannot speak ours falls back to `initialize` (reference §2.2).
+SUPPORTED_VERSIONS = [MODERN_VERSION, LEGACY_VERSION]
+SERVER_INFO_META = "io.modelcontextprotocol/serverInfo"
+# Methods the 2026-07-28 revision removed: a modern client gets -32601 for them.
+_REMOVED_IN_MODERN = frozenset(
+    {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
+)
+# Where MRTR applies (SEP-2322), so where a handshake-era upstream's pushes must be bridged.
+_MRTR_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
+_CACHEABLE_LISTS = {
+    "tools/list": "tools",
+    "prompts/list": "prompts",
+    "resources/list": "resources",
+    "resources/templates/list": "resourceTemplates",
+}
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(
+        self, config: GatewayConfig, backend: StateBackend | None = None, sealer: Sealer | None = None
+    ) -> None:
         self.config = config
+        self.backend = backend or MemoryBackend()
+        self.bridge = InputBridge(sealer or Sealer.from_secrets([]), self.backend, config.server.input_wait)
         naming = config.naming
         self.views: dict[str, UpstreamView] = {}
         for name, upstream in config.upstreams.items():
@@ -72,6 +97,9 @@ class Gateway:
             config.upstreams, self._upstream_up, self._upstream_down, self._upstream_notified, config.base_dir
         )
         self.listeners: list[ChangeListener] = []
+        self.watches = ResourceWatches(self.pool, self._resolve_uri)
+        self.backend.on("upstream-event", self._on_remote_upstream_event)
+        self._default_cache = CacheHint(config.server.list_ttl_ms, False)
         self._refresh_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._stale: dict[tuple[str, str], bool] = {}
         self._page_size = config.server.page_size
@@ -89,6 +117,8 @@ class Gateway:
             "logging/setLevel": self._set_level,
             "ping": self._ping,
         }
+        self._modern_handlers = {m: h for m, h in self._handlers.items() if m not in _REMOVED_IN_MODERN}
+        self._modern_handlers["server/discover"] = self._discover
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -98,6 +128,7 @@ class Gateway:
         await self.pool.start(wait)
 
     async def stop(self) -> None:
+        await self.bridge.aclose()
         await self.pool.stop()
 
     @property
@@ -108,7 +139,7 @@ class Gateway:
         result: dict[str, Any] = {
             "protocolVersion": protocol_version,
             "capabilities": SERVER_CAPABILITIES,
-            "serverInfo": {**GATEWAY_INFO, "name": self.config.server.name},
+            "serverInfo": self.server_info(),
         }
         if instructions := self.instructions():
             result["instructions"] = instructions
@@ -125,10 +156,45 @@ class Gateway:
     # -- the one entry point -------------------------------------------------------------------------
 
     async def handle(self, call: Call) -> dict[str, Any]:
+        if call.client.modern:
+            return await self._handle_modern(call)
         handler = self._handlers.get(call.method)
         if handler is None:
             raise McpError(METHOD_NOT_FOUND, f"Method not found: {call.method}")
         return await handler(call)
+
+    async def _handle_modern(self, call: Call) -> dict[str, Any]:
+        handler = self._modern_handlers.get(call.method)
+        if handler is None:
+            raise McpError(METHOD_NOT_FOUND, "Method not found", call.method)
+        result = await handler(call)
+        if "resultType" not in result:
+            result = {**result, "resultType": "complete"}
+        kind = _CACHEABLE_LISTS.get(call.method)
+        if kind is not None:
+            hint = self._default_cache.merge(self.catalog.snapshot.cache[kind])
+            result["ttlMs"] = hint.ttl_ms
+            result["cacheScope"] = "private" if hint.private else "public"
+        elif call.method == "resources/read" and "ttlMs" not in result:
+            result["ttlMs"] = self._default_cache.ttl_ms
+            result.setdefault("cacheScope", "public")
+        return result
+
+    def discover_result(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "resultType": "complete",
+            "supportedVersions": SUPPORTED_VERSIONS,
+            "capabilities": SERVER_CAPABILITIES,
+            "_meta": {SERVER_INFO_META: self.server_info()},
+            "ttlMs": self._default_cache.ttl_ms,
+            "cacheScope": "public",
+        }
+        if instructions := self.instructions():
+            result["instructions"] = instructions
+        return result
+
+    def server_info(self) -> dict[str, Any]:
+        return {**GATEWAY_INFO, "name": self.config.server.name}
 
     # -- handlers ------------------------------------------------------------------------------------
 
@@ -141,7 +207,11 @@ class Gateway:
 
     async def _call_tool(self, call: Call) -> dict[str, Any]:
         entry = self._named("tools", call.params.get("name"))
-        return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
+        headers = None
+        if entry.param_headers:
+            arguments = call.params.get("arguments")
+            headers = mcp_param_headers(entry.param_headers, arguments if isinstance(arguments, dict) else {})
+        return await self._forward(entry.upstream, call, {**call.params, "name": entry.original}, headers)
 
     def _list(self, kind: str) -> Callable[[Call], Awaitable[dict[str, Any]]]:
         async def list_items(call: Call) -> dict[str, Any]:
@@ -164,7 +234,7 @@ class Gateway:
         uri = call.params.get("uri")
         if not isinstance(uri, str):
             raise McpError(INVALID_PARAMS, "uri must be a string")
-        upstream, original = self._resolve_uri(uri, call)
+        upstream, original = self._resolve_uri(uri, call.client.modern)
         result = await self._forward(upstream, call, {**call.params, "uri": original})
         namer = self.views[upstream].namer
         contents = result.get("contents")
@@ -179,16 +249,15 @@ class Gateway:
         return result
 
     async def _subscribe(self, call: Call) -> dict[str, Any]:
+        # The session's subscription set is the front's; the core keeps one upstream watch per URI.
         uri = call.params.get("uri")
         if not isinstance(uri, str):
             raise McpError(INVALID_PARAMS, "uri must be a string")
-        upstream, original = self._resolve_uri(uri, call)
-        handle = self.pool.get(upstream)
-        session = handle.session if handle else None
-        supported = session is not None and (session.capabilities.get("resources") or {}).get("subscribe")
-        if supported and session is not None and not session.modern:
-            await self._forward(upstream, call, {**call.params, "uri": original})
+        self._resolve_uri(uri, call.client.modern)  # unknown URIs are an error, as they would be upstream
         return {}
+
+    async def _discover(self, call: Call) -> dict[str, Any]:
+        return self.discover_result()
 
     async def _complete(self, call: Call) -> dict[str, Any]:
         ref = call.params.get("ref")
@@ -198,7 +267,7 @@ class Gateway:
             entry = self._named("prompts", ref.get("name"))
             upstream, new_ref = entry.upstream, {**ref, "name": entry.original}
         elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
-            upstream, original = self._resolve_uri(ref["uri"], call)
+            upstream, original = self._resolve_uri(ref["uri"], call.client.modern)
             new_ref = {**ref, "uri": original}
         else:
             raise McpError(INVALID_PARAMS, "ref.type must be ref/prompt or ref/resource")
@@ -216,13 +285,26 @@ class Gateway:
 
     # -- routing helpers -----------------------------------------------------------------------------
 
-    async def _forward(self, upstream: str, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    async def _forward(
+        self, upstream: str, call: Call, params: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         handle = self.pool.get(upstream)
         if handle is None:
             raise McpError(METHOD_NOT_FOUND, f"unknown upstream '{upstream}'")
-        return await handle.request(call.method, params, relay=CallRelay(call))
+        session = handle.session
+        if call.method in _MRTR_METHODS and (
+            self.bridge.owns(params) or (call.client.modern and session is not None and not session.modern)
+        ):
+            # A modern client and a handshake-era upstream: pushes become input_required rounds.
+            first = {k: v for k, v in params.items() if k not in ("inputResponses", "requestState")}
+            if "requestState" in params and not self.bridge.owns(params):
+                raise McpError(INVALID_PARAMS, "requestState is invalid: it was not issued by this gateway")
+            return await self.bridge.run(
+                call, lambda relay: handle.request(call.method, first, relay=relay, headers=headers)
+            )
+        return await handle.request(call.method, params, relay=CallRelay(call), headers=headers)
 
-    def _resolve_uri(self, uri: str, call: Call) -> tuple[str, str]:
+    def _resolve_uri(self, uri: str, modern: bool = False) -> tuple[str, str]:
         unprefixed: list[UpstreamView] = []
         for view in self.views.values():
             if not view.namer.prefix:
@@ -242,13 +324,14 @@ class Gateway:
                 if owner.namer.prefix is None and scheme and template.original.startswith(scheme):
                     return owner.name, uri
             return unprefixed[0].name, uri
-        code = INVALID_PARAMS if call.client.modern else RESOURCE_NOT_FOUND
+        code = INVALID_PARAMS if modern else RESOURCE_NOT_FOUND
         raise McpError(code, "Resource not found", {"uri": uri})
 
     # -- upstream events -----------------------------------------------------------------------------
 
     async def _upstream_up(self, handle: UpstreamHandle) -> None:
         await asyncio.gather(*(self._refresh(handle, kind) for kind in KINDS))
+        await self.watches.restore(handle.name)
         await self._broadcast_all_changed()
 
     async def _upstream_down(self, handle: UpstreamHandle) -> None:
@@ -260,12 +343,27 @@ class Gateway:
             await self._broadcast(method, {}, None)
 
     async def _upstream_notified(self, handle: UpstreamHandle, method: str, params: dict[str, Any]) -> None:
+        if method not in _CHANGED_KINDS and method != "notifications/resources/updated":
+            return
+        await self._apply_upstream_event(handle.name, method, params)
+        # Other processes hold their own upstream sessions, which may not hear of it: tell them.
+        await self.backend.broadcast("upstream-event", {"upstream": handle.name, "method": method, "params": params})
+
+    async def _on_remote_upstream_event(self, message: dict[str, Any]) -> None:
+        upstream, method, params = message.get("upstream"), message.get("method"), message.get("params")
+        if upstream in self.views and isinstance(method, str) and isinstance(params, dict):
+            await self._apply_upstream_event(upstream, method, params)
+        return None
+
+    async def _apply_upstream_event(self, upstream: str, method: str, params: dict[str, Any]) -> None:
         kinds = _CHANGED_KINDS.get(method)
         if kinds is not None:
-            await asyncio.gather(*(self._refresh(handle, kind) for kind in kinds))
+            handle = self.pool.get(upstream)
+            if handle is not None and handle.session is not None:
+                await asyncio.gather(*(self._refresh(handle, kind) for kind in kinds))
             await self._broadcast(method, {}, None)
-        elif method == "notifications/resources/updated" and isinstance(params.get("uri"), str):
-            exposed = self.views[handle.name].namer.uri(params["uri"])
+        elif isinstance(params.get("uri"), str):
+            exposed = self.views[upstream].namer.uri(params["uri"])
             await self._broadcast(method, {**params, "uri": exposed}, exposed)
 
     async def _broadcast(self, method: str, params: dict[str, Any], uri: str | None) -> None:
@@ -293,6 +391,7 @@ class Gateway:
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         seen_cursors: set[str] = set()
+        cache: CacheHint | None = None
         for _ in range(_MAX_UPSTREAM_PAGES):
             params = {"cursor": cursor} if cursor else {}
             try:
@@ -300,6 +399,7 @@ class Gateway:
             except McpError as exc:
                 log.warning("upstream %s: %s failed: %s", handle.name, _LIST_METHOD[kind], exc.message)
                 break
+            cache = CacheHint.of(result) if cache is None else cache.merge(CacheHint.of(result))
             page = result.get(kind)
             if isinstance(page, list):
                 items.extend(item for item in page if isinstance(item, dict))
@@ -308,4 +408,4 @@ class Gateway:
                 break
             seen_cursors.add(cursor)
         entries: list[Entry] = self.views[handle.name].entries(kind, items)
-        self.catalog.set_listing(handle.name, kind, entries)
+        self.catalog.set_listing(handle.name, kind, entries, cache)

@@ -19,6 +19,10 @@ class CallRelay:
     __slots__ = ("_call", "_progress_token")
 
     def __init__(self, call: Call) -> None:
+        self.rebind(call)
+
+    def rebind(self, call: Call) -> None:
+        """Relay to `call` from now on: an MRTR retry takes over the stream of the request it resumes."""
         self._call = call
         meta = call.params.get("_meta")
         self._progress_token = meta.get("progressToken") if isinstance(meta, dict) else None
@@ -53,17 +57,23 @@ class CallRelay:
         if sink is None:
             return
         wanted = self._call.client.log_level
+        if wanted is None and self._call.client.modern:
+            return  # 2026-07-28: no log notifications unless the request asked for them
         level = params.get("level")
         if wanted in LOG_LEVELS and level in LOG_LEVELS and LOG_LEVELS.index(level) < LOG_LEVELS.index(wanted):
             return
         await sink.notify("notifications/message", params)
 
-    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def check_askable(self, method: str) -> None:
+        """Refuse what the client cannot be asked: only declared capabilities are ever used."""
         capability = _REQUIRED_CAPABILITY.get(method)
         if capability is None:
             raise McpError(INVALID_REQUEST, f"the gateway does not relay {method} to clients")
         if capability not in self._call.client.capabilities:
             raise McpError(INVALID_REQUEST, f"the client did not declare the {capability} capability")
+
+    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.check_askable(method)
         if self._call.sink is None:
             raise McpError(INVALID_REQUEST, "the client's request has no stream to ask on")
         return await self._call.sink.ask(method, params)

@@ -15,29 +15,23 @@ log = logging.getLogger("mcp_gateway.front")
 REQUEST_CANCELLED = -32800
 
 
-async def answer(gateway: Gateway, call: Call, subscriptions: set[str], cancelled: set[Any]) -> bytes:
-    """The encoded response to `call`. `subscriptions` is the client's resource subscriptions, kept in
-    step with successful subscribe/unsubscribe calls; a request id in `cancelled` means the client
-    cancelled it, which answers -32800 instead of propagating the cancellation."""
+async def answer(gateway: Gateway, call: Call, cancelled: set[Any]) -> tuple[bytes, int | None]:
+    """The encoded response to `call` and its error code (None on success). A request id in
+    `cancelled` means the client cancelled it, which answers -32800 instead of propagating."""
     request_id = call.request_id
     try:
         result = await gateway.handle(call)
     except McpError as exc:
-        return error_message(request_id, exc)
+        return error_message(request_id, exc), exc.code
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if request_id not in cancelled or task is None:
             raise
         task.uncancel()
-        return error_message(request_id, McpError(REQUEST_CANCELLED, "Request cancelled"))
+        return error_message(request_id, McpError(REQUEST_CANCELLED, "Request cancelled")), REQUEST_CANCELLED
     except Exception:
         log.exception("unhandled error serving %s", call.method)
-        return error_message(request_id, McpError(INTERNAL_ERROR, "Internal error"))
+        return error_message(request_id, McpError(INTERNAL_ERROR, "Internal error")), INTERNAL_ERROR
     finally:
         cancelled.discard(request_id)
-    uri = call.params.get("uri")
-    if call.method == "resources/subscribe" and isinstance(uri, str):
-        subscriptions.add(uri)
-    elif call.method == "resources/unsubscribe":
-        subscriptions.discard(uri)  # type: ignore[arg-type]
-    return result_message(request_id, result)
+    return result_message(request_id, result), None

@@ -1,77 +1,65 @@
-"""Handshake-era sessions: sealed session ids plus the per-process state of live sessions.
+"""Handshake-era sessions that any process can serve.
 
-The `Mcp-Session-Id` is an AES-GCM sealed token holding the client's `initialize` data, so any process
-that holds the key can serve the session's calls. The registry here keeps the mutable, per-process
-part: last use (idle expiry), open GET streams, answers awaited from the client, calls in flight.
+The `Mcp-Session-Id` is a sealed token holding the client's `initialize` data, so any process holding
+the keyring can serve any call of the session without a lookup. What changes during a session (its log
+level, its resource subscriptions, whether it still exists) is a record in the state backend; each
+process keeps a local copy of the sessions it has seen, kept current by session events from the other
+processes. What cannot leave a process (open GET streams, calls in flight, requests awaiting the
+client's answer) stays here, and messages for it are routed to the process holding it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import itertools
-import os
+import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import Any, Protocol
 
 from ..core.call import ClientContext
 from ..jsonrpc import McpError
+from ..state import BackendUnavailable, Sealer, StateBackend
+
+log = logging.getLogger("mcp_gateway.front")
+
+SESSION_PURPOSE = b"mcp-session"
+_LEVEL = "lvl"
+_SUBSCRIPTION = "sub:"  # one field per subscribed URI
 
 
-class SessionSealer:
-    """Seals session data into an opaque URL-safe token and opens it again (AEAD, key id in front)."""
+def record_key(sid: str) -> str:
+    """The backend key of a session: a digest, so the backend never holds usable session ids."""
+    return hashlib.sha256(sid.encode()).hexdigest()[:32]
 
-    def __init__(self, secret: str | bytes | None = None, key_id: int = 1) -> None:
-        if secret is None:
-            key = os.urandom(32)
-        else:
-            key = hashlib.sha256(secret.encode() if isinstance(secret, str) else secret).digest()
-        self._key_id = key_id
-        self._keys = {key_id: AESGCM(key)}
 
-    def seal(self, payload: dict[str, Any], bound_to: bytes = b"") -> str:
-        nonce = os.urandom(12)
-        sealed = self._keys[self._key_id].encrypt(nonce, orjson.dumps(payload), bound_to)
-        return base64.urlsafe_b64encode(bytes([self._key_id]) + nonce + sealed).decode().rstrip("=")
+class Watches(Protocol):
+    """Upstream resource watches (the core's `ResourceWatches`)."""
 
-    def open(self, token: str, bound_to: bytes = b"") -> dict[str, Any] | None:
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            aead = self._keys.get(raw[0])
-            if aead is None or len(raw) < 30:
-                return None
-            payload = orjson.loads(aead.decrypt(raw[1:13], raw[13:], bound_to))
-        except (ValueError, InvalidTag, IndexError, orjson.JSONDecodeError):
-            return None
-        return payload if isinstance(payload, dict) else None
+    async def watch(self, uri: str) -> None: ...
+
+    async def unwatch(self, uri: str) -> None: ...
 
 
 @dataclass(slots=True)
 class FrontSession:
     sid: str
+    key: str
     client: ClientContext
     last_seen: float
+    last_touched: float
     streams: list[asyncio.Queue[bytes]] = field(default_factory=list)
     subscriptions: set[str] = field(default_factory=set)
     awaiting: dict[Any, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     inflight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
     cancelled: set[Any] = field(default_factory=set)
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-
-    def expect_answer(self) -> tuple[str, asyncio.Future[dict[str, Any]]]:
-        request_id = f"gw-{next(self._ids)}"
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.awaiting[request_id] = future
-        return request_id, future
+    watched: set[str] = field(default_factory=set)  # subscriptions this process watches upstream
 
     def answer(self, message: dict[str, Any]) -> bool:
+        """Complete the request the client answers; False when this process is not waiting for it."""
         future = self.awaiting.pop(message.get("id"), None)
         if future is None or future.done():
             return False
@@ -97,81 +85,224 @@ _MAX_TOMBSTONES = 100_000
 
 
 class SessionRegistry:
-    """Live sessions of this process; a valid sealed id from another process is adopted on first use."""
+    """This process's view of the handshake-era sessions."""
 
-    def __init__(self, sealer: SessionSealer, idle_timeout: float) -> None:
+    def __init__(
+        self, sealer: Sealer, backend: StateBackend, idle_timeout: float, watches: Watches | None = None
+    ) -> None:
         self._sealer = sealer
+        self._backend = backend
+        self._watches = watches
+        self._background: set[asyncio.Task[None]] = set()
         self._idle_timeout = idle_timeout
         self._sessions: dict[str, FrontSession] = {}
-        # Ended or expired here: never adopted again (sessions shared across processes through a state
-        # backend come with the scale-out work; until then liveness is per process).
+        self._by_key: dict[str, FrontSession] = {}
+        # Ended here: never adopted again by this process even if a stale record lingers elsewhere.
         self._ended: dict[str, None] = {}
+        self._ids = itertools.count(1)
+        backend.on("session", self._on_session_event)
+        backend.on("answer", self._on_routed_answer)
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[FrontSession]:
         return iter(list(self._sessions.values()))
 
-    def create(self, client: ClientContext) -> FrontSession:
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    async def create(self, client: ClientContext, bound_to: bytes = b"") -> FrontSession:
         payload = {
             "v": client.protocol_version,
             "c": client.capabilities,
             "i": client.client_info,
             "t": int(time.time()),
         }
-        sid = self._sealer.seal(payload)
+        sid = self._sealer.seal(payload, SESSION_PURPOSE, bound_to)
         client.session_id = sid
-        session = FrontSession(sid, client, time.monotonic())
-        self._sessions[sid] = session
+        now = time.monotonic()
+        session = FrontSession(sid, record_key(sid), client, now, now)
+        await self._backend.session_create(session.key, {"t": str(payload["t"])}, self._idle_timeout)
+        self._remember(session)
         return session
 
-    def get(self, sid: str) -> FrontSession | None:
+    async def get(self, sid: str, bound_to: bytes = b"") -> FrontSession | None:
+        """The live session for `sid`, adopting one created by another process; None if unknown/ended."""
         session = self._sessions.get(sid)
         if session is None:
-            return self._adopt(sid)
+            return await self._adopt(sid, bound_to)
         now = time.monotonic()
-        if now - session.last_seen > self._idle_timeout and not session.streams and not session.inflight:
-            self.end(sid)
-            return None
+        if now - session.last_touched > self._idle_timeout / 4:
+            # Liveness is shared: extend the record now and then, not on every call.
+            session.last_touched = now
+            try:
+                alive = await self._backend.session_touch(session.key, self._idle_timeout)
+            except BackendUnavailable as exc:
+                log.warning("session liveness not recorded: %s", exc)
+                alive = True
+            if not alive:
+                self._tombstone(session.sid)
+                self._forget(session)
+                return None
         session.last_seen = now
         return session
 
-    def _adopt(self, sid: str) -> FrontSession | None:
+    async def _adopt(self, sid: str, bound_to: bytes) -> FrontSession | None:
         if sid in self._ended:
             return None
-        payload = self._sealer.open(sid)
+        payload = self._sealer.open(sid, SESSION_PURPOSE, bound_to)
         if payload is None or not isinstance(payload.get("v"), str):
             return None
+        key = record_key(sid)
+        try:
+            fields = await self._backend.session_load(key)
+        except BackendUnavailable as exc:
+            log.warning("cannot check session state: %s", exc)
+            return None
+        if fields is None:
+            if self._backend.shared:
+                return None  # ended (DELETE) or expired in every process
+            # One process and a stable secret: a session outlives a restart of this process.
+            fields = {}
+            await self._backend.session_create(key, {"t": str(payload.get("t", 0))}, self._idle_timeout)
         capabilities = payload.get("c")
         client_info = payload.get("i")
+        level = fields.get(_LEVEL)
         client = ClientContext(
             protocol_version=payload["v"],
             capabilities=capabilities if isinstance(capabilities, dict) else {},
             client_info=client_info if isinstance(client_info, dict) else None,
             session_id=sid,
+            log_level=level or None,
         )
-        session = FrontSession(sid, client, time.monotonic())
-        self._sessions[sid] = session
+        now = time.monotonic()
+        session = FrontSession(sid, key, client, now, now)
+        session.subscriptions.update(name[len(_SUBSCRIPTION) :] for name in fields if name.startswith(_SUBSCRIPTION))
+        self._remember(session)
         return session
 
-    def end(self, sid: str) -> bool:
-        self._ended[sid] = None
-        if len(self._ended) > _MAX_TOMBSTONES:
-            del self._ended[next(iter(self._ended))]
-        session = self._sessions.pop(sid, None)
-        if session is None:
-            return False
-        session.close()
-        return True
+    async def end(self, session: FrontSession) -> None:
+        """DELETE: the session ends in every process."""
+        self._tombstone(session.sid)
+        self._forget(session)
+        try:
+            await self._backend.session_delete(session.key)
+        except BackendUnavailable as exc:
+            log.warning("session end not recorded: %s", exc)
+        await self._backend.broadcast("session", {"key": session.key, "op": "end"})
 
     def expire_idle(self) -> int:
+        """Drop local copies of sessions idle here; the shared record expires by its own TTL."""
         cutoff = time.monotonic() - self._idle_timeout
-        stale = [s.sid for s in self._sessions.values() if s.last_seen < cutoff and not s.streams and not s.inflight]
-        for sid in stale:
-            self.end(sid)
+        stale = [s for s in self._sessions.values() if s.last_seen < cutoff and not s.streams and not s.inflight]
+        for session in stale:
+            if not self._backend.shared:
+                self._tombstone(session.sid)  # this process is the only judge of its liveness
+            self._forget(session)
         return len(stale)
 
     def close_all(self) -> None:
-        for sid in list(self._sessions):
-            self.end(sid)
+        for session in list(self._sessions.values()):
+            self._forget(session)
+
+    def _remember(self, session: FrontSession) -> None:
+        self._sessions[session.sid] = session
+        self._by_key[session.key] = session
+
+    def _forget(self, session: FrontSession) -> None:
+        self._sessions.pop(session.sid, None)
+        self._by_key.pop(session.key, None)
+        session.close()
+        if session.watched and self._watches is not None:
+            task = asyncio.get_running_loop().create_task(self._unwatch_all(list(session.watched)))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            session.watched.clear()
+
+    async def _unwatch_all(self, uris: list[str]) -> None:
+        assert self._watches is not None
+        for uri in uris:
+            await self._watches.unwatch(uri)
+
+    def _tombstone(self, sid: str) -> None:
+        self._ended[sid] = None
+        if len(self._ended) > _MAX_TOMBSTONES:
+            del self._ended[next(iter(self._ended))]
+
+    # -- what a session's calls change ---------------------------------------------------------------
+
+    async def set_log_level(self, session: FrontSession, level: str) -> None:
+        session.client.log_level = level
+        await self._record(session, {_LEVEL: level}, [], {"op": "level", "value": level})
+
+    async def subscribe(self, session: FrontSession, uri: str) -> None:
+        session.subscriptions.add(uri)
+        if self._watches is not None and uri not in session.watched:
+            await self._watches.watch(uri)
+            session.watched.add(uri)
+        await self._record(session, {_SUBSCRIPTION + uri: "1"}, [], {"op": "sub", "value": uri})
+
+    async def unsubscribe(self, session: FrontSession, uri: str) -> None:
+        session.subscriptions.discard(uri)
+        await self._unwatch(session, uri)
+        await self._record(session, {}, [_SUBSCRIPTION + uri], {"op": "unsub", "value": uri})
+
+    async def _unwatch(self, session: FrontSession, uri: str) -> None:
+        if self._watches is not None and uri in session.watched:
+            session.watched.discard(uri)
+            await self._watches.unwatch(uri)
+
+    async def _record(self, session: FrontSession, set_fields: dict[str, str], drop: list[str], event: dict) -> None:
+        try:
+            await self._backend.session_update(session.key, set_fields, drop, self._idle_timeout)
+        except BackendUnavailable as exc:
+            log.warning("session change not shared with other processes: %s", exc)
+        await self._backend.broadcast("session", {"key": session.key, **event})
+
+    async def _on_session_event(self, message: dict[str, Any]) -> None:
+        session = self._by_key.get(message.get("key", ""))
+        if session is None:
+            return None
+        op, value = message.get("op"), message.get("value")
+        if op == "end":
+            self._tombstone(session.sid)
+            self._forget(session)
+        elif op == "level" and isinstance(value, str):
+            session.client.log_level = value
+        elif op == "sub" and isinstance(value, str):
+            session.subscriptions.add(value)
+        elif op == "unsub" and isinstance(value, str):
+            session.subscriptions.discard(value)
+            await self._unwatch(session, value)
+        return None
+
+    # -- requests to the client, and their answers ---------------------------------------------------
+
+    def expect_answer(self, session: FrontSession) -> tuple[str, asyncio.Future[dict[str, Any]]]:
+        """A request id for asking the client, naming this process so any process can route the answer."""
+        request_id = f"gw-{self._backend.process_id}-{next(self._ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        session.awaiting[request_id] = future
+        return request_id, future
+
+    async def route_answer(self, session: FrontSession, message: dict[str, Any]) -> None:
+        """The client answered a request: complete it here or in the process that asked."""
+        if session.answer(message):
+            return
+        request_id = message.get("id")
+        if not isinstance(request_id, str) or not request_id.startswith("gw-"):
+            return
+        owner = request_id[3:].split("-", 1)[0]
+        if owner == self._backend.process_id:
+            return  # ours, but no longer awaited (withdrawn or timed out)
+        try:
+            await self._backend.send(owner, "answer", {"key": session.key, "message": message})
+        except BackendUnavailable as exc:
+            log.warning("could not route a client's answer to process %s: %s", owner, exc)
+
+    async def _on_routed_answer(self, message: dict[str, Any]) -> None:
+        session = self._by_key.get(message.get("key", ""))
+        answer = message.get("message")
+        if session is not None and isinstance(answer, dict):
+            session.answer(answer)
+        return None

@@ -106,10 +106,25 @@ class StdioFront:
     async def _serve(self, request_id: Any, method: str, params: dict[str, Any]) -> None:
         call = Call(method, params, self._client, self, request_id)
         try:
-            payload = await answer(self.gateway, call, self._subscriptions, self._cancelled)
+            payload, error = await answer(self.gateway, call, self._cancelled)
+            if error is None:
+                await self._after(method, params)
         finally:
             self._inflight.pop(request_id, None)
         await self._write(payload)
+
+    async def _after(self, method: str, params: dict[str, Any]) -> None:
+        uri = params.get("uri")
+        if method == "resources/subscribe" and isinstance(uri, str) and uri not in self._subscriptions:
+            try:
+                await self.gateway.watches.watch(uri)
+            except McpError as exc:
+                log.warning("resource subscription not watched upstream: %s", exc.message)
+                return
+            self._subscriptions.add(uri)
+        elif method == "resources/unsubscribe" and isinstance(uri, str) and uri in self._subscriptions:
+            self._subscriptions.discard(uri)
+            await self.gateway.watches.unwatch(uri)
 
     # CallSink: stdio has one stream, shared by every call.
     async def notify(self, method: str, params: dict[str, Any]) -> None:

@@ -82,6 +82,8 @@ class UpstreamSession:
         self._inflight: dict[Any, Relay] = {}
         self._pushes: dict[Any, asyncio.Task[None]] = {}
         self._listen_task: asyncio.Task[None] | None = None
+        self.subscribed: set[str] = set()  # handshake era: URIs this session has subscribed to
+        self._watched: frozenset[str] = frozenset()  # 2026-07-28: URIs on the listen stream
         self._background: set[asyncio.Task[None]] = set()
         self._reinit_lock = asyncio.Lock()
         transport.on_incoming = self._incoming
@@ -94,8 +96,7 @@ class UpstreamSession:
         if self.protocol != LEGACY_VERSION and can_be_modern and await self._try_discover():
             self.modern = True
             self.protocol_version = MODERN_VERSION
-            if self.on_notification is not None and _wants_listen(self.capabilities):
-                self._listen_task = asyncio.create_task(self._listen_forever(), name=f"listen:{self.name}")
+            self._restart_listen()
             return
         if self.protocol == MODERN_VERSION:
             raise McpError(UPSTREAM_ERROR, f"upstream '{self.name}' does not speak {MODERN_VERSION}")
@@ -131,6 +132,7 @@ class UpstreamSession:
             "clientInfo": GATEWAY_INFO,
         }
         self.transport.set_session_headers({})
+        self.subscribed = set()
         async with asyncio.timeout(self.connect_timeout):
             response = await self.transport.exchange(request(next(self._ids), "initialize", params))
         if "error" in response:
@@ -155,13 +157,28 @@ class UpstreamSession:
         self.server_info = result.get("serverInfo") or meta.get("io.modelcontextprotocol/serverInfo") or {}
         self.instructions = result.get("instructions")
 
+    def watch_resources(self, uris: set[str]) -> None:
+        """2026-07-28: the resource URIs to hear `notifications/resources/updated` for (re-listens)."""
+        if frozenset(uris) != self._watched:
+            self._watched = frozenset(uris)
+            self._restart_listen()
+
+    def _restart_listen(self) -> None:
+        if self._listen_task is not None:
+            self._listen_task.cancel()
+            self._listen_task = None
+        if self.on_notification is not None and (_wants_listen(self.capabilities) or self._watched):
+            self._listen_task = asyncio.create_task(self._listen_forever(), name=f"listen:{self.name}")
+
     async def _listen_forever(self) -> None:
         """Hold one `subscriptions/listen` stream so list changes reach the catalog (modern upstreams)."""
-        wanted = {
+        wanted: dict[str, Any] = {
             "toolsListChanged": bool((self.capabilities.get("tools") or {}).get("listChanged")),
             "promptsListChanged": bool((self.capabilities.get("prompts") or {}).get("listChanged")),
             "resourcesListChanged": bool((self.capabilities.get("resources") or {}).get("listChanged")),
         }
+        if self._watched:
+            wanted["resourceSubscriptions"] = sorted(self._watched)
         delay = 0.5
         while not self.transport.closed.is_set():
             params: dict[str, Any] = {"notifications": wanted, "_meta": self._envelope({}, None)}

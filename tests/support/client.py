@@ -9,10 +9,17 @@ from mcp import Client
 from mcp_types import CallToolResult
 
 
-def connect(url: str, **kwargs: Any) -> Client:
-    """`async with connect(url) as client:` — caching off so every list hits the gateway."""
+# Client eras: the handshake era (`initialize`, a session) and the stateless 2026-07-28 revision.
+CLIENT_ERAS = ("legacy", "modern")
+_MODES = {"legacy": "legacy", "modern": "2026-07-28", "auto": "auto"}
+
+
+def connect(url: str, era: str = "auto", **kwargs: Any) -> Client:
+    """`async with connect(url) as client:` — caching off so every list hits the gateway.
+
+    `era` pins the client's protocol: "legacy", "modern", or "auto" (probe, as agents do)."""
     kwargs.setdefault("cache", None)
-    return Client(url, **kwargs)
+    return Client(url, mode=_MODES[era], **kwargs)
 
 
 def text_of(result: CallToolResult) -> str:
