@@ -8,7 +8,6 @@ from typing import Any
 from mcp import Client
 from mcp_types import CallToolResult
 
-
 # Client eras: the handshake era (`initialize`, a session) and the stateless 2026-07-28 revision.
 CLIENT_ERAS = ("legacy", "modern")
 _MODES = {"legacy": "legacy", "modern": "2026-07-28", "auto": "auto"}
