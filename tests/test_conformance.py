@@ -41,7 +41,7 @@ def everything_url() -> Iterator[str]:
         proc.kill()
 
 
-def run_suite(version: str, url: str, *args: str) -> str:
+def run_suite(version: str, url: str, *args: str, scored_only: bool = False) -> str:
     done = subprocess.run(
         ["bash", str(ROOT / ".ci" / "conformance.sh"), version, url, *args],
         capture_output=True,
@@ -53,7 +53,9 @@ def run_suite(version: str, url: str, *args: str) -> str:
     totals = re.findall(r"Total: (\d+) passed, (\d+) failed", output)
     assert totals, output[-3000:]
     passed, failed = map(int, totals[-1])
-    assert failed == 0 and passed > 0, output[-6000:]
+    assert passed > 0, output[-6000:]
+    if not scored_only:
+        assert failed == 0, output[-6000:]
     return output
 
 
@@ -81,9 +83,15 @@ def test_suite_0_1_16_passes_through_the_gateway(everything_url, gateway, upstre
     assert len(re.findall(r"^✓ ", output, re.MULTILINE)) >= 30, output[-3000:]
 
 
-def test_suite_2025_11_25_requirements_pass_through_the_gateway(everything_url, gateway):
+@pytest.mark.parametrize("requirements", ["2025-11-25", "2026-07-28"])
+def test_alpha_12_requirement_sets_pass_through_the_gateway(everything_url, gateway, requirements):
+    """Every scored scenario of each frozen requirement set (the 2026-07-28 set's `tasks-*` scenarios are
+    an extension the suite does not score; the suite's exit status is what decides)."""
     gw = gateway(
         {"upstreams": {"everything": {"transport": "streamable_http", "url": everything_url, "prefixing": False}}},
         upstreams_ready=1,
     )
-    run_suite("0.2.0-alpha.12", gw.url, "--requirements", "2025-11-25")
+    output = run_suite("0.2.0-alpha.12", gw.url, "--requirements", requirements, scored_only=True)
+    if requirements == "2026-07-28":
+        for scenario in ("server-stateless", "caching", "http-header-validation", "input-required-result-multi-round"):
+            assert re.search(rf"^✓ {scenario}: \d+ passed, 0 failed", output, re.MULTILINE), output[-3000:]

@@ -235,7 +235,10 @@ class Gateway:
         if not isinstance(uri, str):
             raise McpError(INVALID_PARAMS, "uri must be a string")
         upstream, original = self._resolve_uri(uri, call.client.modern)
-        result = await self._forward(upstream, call, {**call.params, "uri": original})
+        try:
+            result = await self._forward(upstream, call, {**call.params, "uri": original})
+        except McpError as exc:
+            raise _resource_error_for(call, uri, exc) from None
         namer = self.views[upstream].namer
         contents = result.get("contents")
         if namer.prefix and isinstance(contents, list):
@@ -409,3 +412,15 @@ class Gateway:
             seen_cursors.add(cursor)
         entries: list[Entry] = self.views[handle.name].entries(kind, items)
         self.catalog.set_listing(handle.name, kind, entries, cache)
+
+
+def _resource_error_for(call: Call, uri: str, error: McpError) -> McpError:
+    """Resource-not-found in the client's era: -32602 with data.uri (2026-07-28, SEP-2164) or -32002."""
+    data = error.data if isinstance(error.data, dict) else None
+    not_found = error.code == RESOURCE_NOT_FOUND or (
+        error.code == INVALID_PARAMS and data is not None and "uri" in data
+    )
+    if not not_found:
+        return error
+    code = INVALID_PARAMS if call.client.modern else RESOURCE_NOT_FOUND
+    return McpError(code, error.message, {**(data or {}), "uri": uri})

@@ -34,6 +34,7 @@ log = logging.getLogger("mcp_gateway.core")
 STATE_PURPOSE = b"mrtr-state"
 STATE_PREFIX = "gw1."  # marks requestState minted by the gateway (vs. passed through from an upstream)
 _FORWARDED_TIMEOUT_MARGIN = 5.0
+_SETTLE_SECONDS = 0.01
 
 Start = Callable[[CallRelay], Awaitable[dict[str, Any]]]
 
@@ -116,6 +117,8 @@ class InputBridge:
         try:
             while not task.done():
                 if _unanswered(parked):
+                    # Pushes an upstream sends together (e.g. gathered) belong in one round.
+                    await asyncio.sleep(_SETTLE_SECONDS)
                     return self._park(parked, call, bound_to)
                 parked.changed.clear()
                 changed = asyncio.ensure_future(parked.changed.wait())
