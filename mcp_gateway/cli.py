@@ -117,6 +117,13 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ.setdefault(SECRET_ENV, config.server.session_secret or secrets.token_urlsafe(32))
         if args.host:
             log.warning("--host with --workers: workers bind %s from the command line", host)
+        if config.state.backend == "memory":
+            log.warning(
+                "--workers %d with the memory state backend: every worker serves every session, but list "
+                "changes, a client's answers to server requests and input_required retries stay inside the "
+                "worker that got them; set `state: {backend: redis}` to share them",
+                args.workers,
+            )
         uvicorn.run("mcp_gateway.app:create_app_from_env", factory=True, workers=args.workers, **common)
         return 0
     app = create_app(config, port=port)

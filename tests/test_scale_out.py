@@ -107,9 +107,10 @@ async def test_a_request_to_the_client_answered_through_the_other_process_comple
     a, b = _pair(gateway, redis_state, {"up": {"transport": "streamable_http", "url": url, "protocol": LEGACY}})
     headers = _initialize(a.url, {"elicitation": {}})
     final: list[dict] = []
-    async with httpx.AsyncClient(timeout=15) as client, client.stream(
-        "POST", a.url, json=_call("up__elicit", {"message": "who?"}), headers=headers
-    ) as stream:
+    async with (
+        httpx.AsyncClient(timeout=15) as client,
+        client.stream("POST", a.url, json=_call("up__elicit", {"message": "who?"}), headers=headers) as stream,
+    ):
         assert stream.headers["content-type"].startswith("text/event-stream")
         async for line in stream.aiter_lines():
             if not line.startswith("data:"):
@@ -150,3 +151,34 @@ async def test_an_input_required_retry_reaching_the_other_process_resumes_the_pa
     done = final_message(modern_post(b.url, "tools/call", retry, capabilities=capabilities, request_id=2))["result"]
     assert done["resultType"] == "complete"
     assert json.loads(done["content"][0]["text"])["content"] == {"name": "resumed on B"}
+
+
+async def test_workers_share_notifications_through_redis(gateway, redis_state):
+    # Each worker runs its own copy of the stdio upstream: whichever worker serves `add_tool`, the
+    # notification must reach the GET stream, wherever that stream is held.
+    config = {"state": redis_state, "upstreams": {"box": scripted_stdio_args("--name", "box", "--tools", "1")}}
+    gw = gateway(config, upstreams_ready=1, extra_args=("--workers", "2"))
+    headers = _initialize(gw.url)
+    received: list[dict] = []
+    calls = 6
+    async with httpx.AsyncClient(timeout=15) as client, client.stream("GET", gw.url, headers=headers) as stream:
+        assert stream.status_code == 200
+
+        async def read() -> None:
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    received.append(json.loads(line[5:]))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(read)
+            await anyio.sleep(0.3)
+            for n in range(calls):
+                # A fresh connection per call, so the kernel spreads them over the workers.
+                async with httpx.AsyncClient(timeout=15) as fresh:
+                    added = await fresh.post(gw.url, json=_call("box__add_tool", {}, 10 + n), headers=headers)
+                assert added.status_code == 200
+            with anyio.fail_after(5):
+                while len(received) < calls:
+                    await anyio.sleep(0.05)
+            tasks.cancel_scope.cancel()
+    assert [m["method"] for m in received] == ["notifications/tools/list_changed"] * calls
