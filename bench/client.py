@@ -120,7 +120,8 @@ def call_body(request_id: int, modern: bool) -> bytes:
     if modern:
         params["_meta"] = {
             "io.modelcontextprotocol/protocolVersion": MODERN,
-            "io.modelcontextprotocol/clientCapabilities": {},
+            # What Claude Code declares: with a handshake-era upstream this takes the MRTR bridge path.
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}, "roots": {}},
         }
     return json.dumps(
         {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}, separators=(",", ":")

@@ -29,7 +29,7 @@ function init(args)
     headers["Mcp-Name"] = "echo"
     params = '"params":{"name":"echo","arguments":{"text":"hi"},"_meta":{'
       .. '"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
-      .. '"io.modelcontextprotocol/clientCapabilities":{}}}'
+      .. '"io.modelcontextprotocol/clientCapabilities":{"elicitation":{},"roots":{}}}}'
   end
   base = 1000000000000 + tid * 10000000000  -- 13 digits for any tid < 90
   local marker = "@@ID@@"

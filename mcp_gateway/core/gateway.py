@@ -167,9 +167,9 @@ class Gateway:
         handler = self._modern_handlers.get(call.method)
         if handler is None:
             raise McpError(METHOD_NOT_FOUND, "Method not found", call.method)
-        result = await handler(call)
+        result = await handler(call)  # a dict of our own (parsed or built for this call): safe to amend
         if "resultType" not in result:
-            result = {**result, "resultType": "complete"}
+            result["resultType"] = "complete"
         kind = _CACHEABLE_LISTS.get(call.method)
         if kind is not None:
             hint = self._default_cache.merge(self.catalog.snapshot.cache[kind])
@@ -296,7 +296,8 @@ class Gateway:
             raise McpError(METHOD_NOT_FOUND, f"unknown upstream '{upstream}'")
         session = handle.session
         if call.method in _MRTR_METHODS and (
-            self.bridge.owns(params) or (call.client.modern and session is not None and not session.modern)
+            self.bridge.owns(params)
+            or (call.client.modern and session is not None and not session.modern and _can_be_asked(call))
         ):
             # A modern client and a handshake-era upstream: pushes become input_required rounds.
             first = {k: v for k, v in params.items() if k not in ("inputResponses", "requestState")}
@@ -412,6 +413,12 @@ class Gateway:
             seen_cursors.add(cursor)
         entries: list[Entry] = self.views[handle.name].entries(kind, items)
         self.catalog.set_listing(handle.name, kind, entries, cache)
+
+
+def _can_be_asked(call: Call) -> bool:
+    """Did the client declare anything an upstream could ask it? Without it, pushes are refused inline."""
+    capabilities = call.client.capabilities
+    return "sampling" in capabilities or "elicitation" in capabilities or "roots" in capabilities
 
 
 def _resource_error_for(call: Call, uri: str, error: McpError) -> McpError:

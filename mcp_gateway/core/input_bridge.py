@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import itertools
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -52,7 +51,8 @@ class _ParkedCall:
     relay: _ParkingRelay
     task: asyncio.Task[dict[str, Any]] | None = None
     pushes: dict[str, _Push] = field(default_factory=dict)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Resolved when the call ends or pushes something: one future, cheaper than an Event plus asyncio.wait.
+    waiter: asyncio.Future[None] | None = None
     expiry: asyncio.TimerHandle | None = None
     _keys: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -61,8 +61,12 @@ class _ParkedCall:
         key = f"input-{next(self._keys)}"
         self.pushes[key] = _Push(method, params, future)
         future.add_done_callback(lambda _f: self.pushes.pop(key, None))
-        self.changed.set()
+        self.wake()
         return future
+
+    def wake(self, _task: object = None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
 
 class _ParkingRelay(CallRelay):
@@ -86,6 +90,7 @@ class InputBridge:
         self._backend = backend
         self._wait = wait
         self._parked: dict[str, _ParkedCall] = {}
+        self._handles = itertools.count(1)
         backend.on("resume", self._on_forwarded_resume)
 
     def __len__(self) -> int:
@@ -101,9 +106,11 @@ class InputBridge:
         if self.owns(call.params):
             return await self._resume(call, bound_to)
         relay = _ParkingRelay(call)
-        parked = _ParkedCall(secrets.token_urlsafe(12), relay)
+        # The handle travels inside the sealed state, so it need not be unguessable: a counter will do.
+        parked = _ParkedCall(str(next(self._handles)), relay)
         relay.parked = parked
         parked.task = asyncio.create_task(start(relay))
+        parked.task.add_done_callback(parked.wake)
         return await self._next_outcome(parked, call, bound_to)
 
     async def _next_outcome(self, parked: _ParkedCall, call: Call, bound_to: bytes) -> dict[str, Any]:
@@ -120,12 +127,8 @@ class InputBridge:
                     # Pushes an upstream sends together (e.g. gathered) belong in one round.
                     await asyncio.sleep(_SETTLE_SECONDS)
                     return self._park(parked, call, bound_to)
-                parked.changed.clear()
-                changed = asyncio.ensure_future(parked.changed.wait())
-                try:
-                    await asyncio.wait((task, changed), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    changed.cancel()
+                parked.waiter = asyncio.get_running_loop().create_future()
+                await parked.waiter
         except asyncio.CancelledError:
             # 2026-07-28: the client closing its stream cancels the call.
             task.cancel()

@@ -18,7 +18,6 @@ import orjson
 from mcp.shared.inbound import (
     ERROR_CODE_HTTP_STATUS,
     classify_inbound_request,
-    find_duplicated_routing_header,
     validate_mcp_param_headers,
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
@@ -106,9 +105,7 @@ class ModernFront:
     ) -> None:
         method: str = message["method"]
         request_id = message.get("id")
-        # Header values are compared without optional whitespace (RFC 9110 §5.5).
-        routing = {k.decode(): v.decode("latin-1").strip(" \t") for k, v in raw_headers if k in _ROUTING_HEADERS}
-        duplicated = find_duplicated_routing_header((k.decode("latin-1"), "") for k, _ in raw_headers)
+        routing, param_headers, duplicated = _scan_headers(raw_headers)
         if duplicated is not None:
             await _reject(send, request_id, McpError(HEADER_MISMATCH, f"{duplicated} header appears more than once"))
             return
@@ -136,7 +133,7 @@ class ModernFront:
             await send_error(send, 503, request_id, McpError(-32603, "gateway is shutting down"))
             return
         if method == "tools/call":
-            mismatch = self._param_header_mismatch(raw_headers, params)
+            mismatch = self._param_header_mismatch(param_headers, params)
             if mismatch is not None:
                 await _reject(send, request_id, mismatch)
                 return
@@ -158,21 +155,13 @@ class ModernFront:
             return  # the client hung up: cancelled
         await stream.finish(payload, ERROR_CODE_HTTP_STATUS.get(error, 200) if error is not None else 200)
 
-    def _param_header_mismatch(self, raw_headers: list[tuple[bytes, bytes]], params: dict[str, Any]) -> McpError | None:
+    def _param_header_mismatch(self, present: dict[str, str] | None, params: dict[str, Any]) -> McpError | None:
         entry = self.gateway.snapshot.lookup("tools", params.get("name"))  # type: ignore[arg-type]
-        present = [
-            (k.decode(), v.decode("latin-1").strip(" \t")) for k, v in raw_headers if k.startswith(_PARAM_HEADER_PREFIX)
-        ]
         if entry is None or (entry.param_headers is None and not present):
             return None
         arguments = params.get("arguments")
-        folded: dict[str, str] = {}
-        for key, value in present:
-            if key in folded:
-                return McpError(HEADER_MISMATCH, f"{key} header appears more than once")
-            folded[key] = value
         rejection = validate_mcp_param_headers(
-            entry.definition.get("inputSchema"), arguments if isinstance(arguments, dict) else {}, folded
+            entry.definition.get("inputSchema"), arguments if isinstance(arguments, dict) else {}, present or {}
         )
         return McpError(rejection.code, rejection.message) if rejection is not None else None
 
@@ -285,6 +274,30 @@ class ModernFront:
                 "2026-07-28 (server.lenient_version_header)",
                 name,
             )
+
+
+def _scan_headers(
+    raw_headers: list[tuple[bytes, bytes]],
+) -> tuple[dict[str, str], dict[str, str] | None, str | None]:
+    """One pass over the request headers: the routing headers, the `Mcp-Param-*` headers, and the name of
+    a routing or parameter header sent twice (first-copy and last-copy readers would disagree). Values
+    are compared without optional whitespace (RFC 9110 §5.5)."""
+    routing: dict[str, str] = {}
+    params: dict[str, str] | None = None
+    for name, value in raw_headers:
+        if name in _ROUTING_HEADERS:
+            key = name.decode()
+            if key in routing:
+                return routing, params, key
+            routing[key] = value.decode("latin-1").strip(" \t")
+        elif name.startswith(_PARAM_HEADER_PREFIX):
+            key = name.decode("latin-1")
+            if params is None:
+                params = {}
+            elif key in params:
+                return routing, params, key
+            params[key] = value.decode("latin-1").strip(" \t")
+    return routing, params, None
 
 
 async def _reject(send: Any, request_id: Any, error: McpError) -> None:
