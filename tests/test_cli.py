@@ -7,13 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 import yaml
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp_types import ElicitResult
 
-from tests.support.client import echo_of
+from tests.support.client import CLIENT_ERAS, echo_of
 from tests.support.processes import ROOT, scripted_stdio_args
+
+MODES = {"legacy": "legacy", "modern": "2026-07-28"}
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -103,7 +107,8 @@ def test_catalog_prints_a_table_of_every_tool(tmp_path: Path):
 
 
 @pytest.mark.anyio
-async def test_stdio_front_lists_and_calls_like_http(tmp_path: Path):
+@pytest.mark.parametrize("client_era", CLIENT_ERAS)
+async def test_stdio_front_lists_and_calls_like_http(tmp_path: Path, client_era: str):
     config = tmp_path / "g.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -118,9 +123,36 @@ async def test_stdio_front_lists_and_calls_like_http(tmp_path: Path):
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "mcp_gateway", "stdio", "--config", str(config)], cwd=str(ROOT)
     )
-    async with Client(params, cache=None) as client:
+    async with Client(params, cache=None, mode=MODES[client_era]) as client:
         names = sorted(t.name for t in (await client.list_tools()).tools)
         assert names == ["box__tool_0", "time__convert_time", "time__get_current_time"]
         assert echo_of(await client.call_tool("box__tool_0", {"a": 1}))["arguments"] == {"a": 1}
         result = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
         assert not result.is_error and "UTC" in result.content[0].text
+
+
+@pytest.mark.anyio
+async def test_stdio_front_serves_2026_clients_with_input_required_and_listen(tmp_path: Path, upstreams):
+    _, url = upstreams("--name", "up", "--tools", "0")
+    config = tmp_path / "g.yaml"
+    config.write_text(
+        yaml.safe_dump({"upstreams": {"up": {"transport": "streamable_http", "url": url, "protocol": "2025-11-25"}}})
+    )
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_gateway", "stdio", "--config", str(config)], cwd=str(ROOT)
+    )
+
+    async def elicitation(context, request) -> ElicitResult:
+        return ElicitResult(action="accept", content={"name": "over stdio"})
+
+    async with Client(params, cache=None, mode="2026-07-28", elicitation_callback=elicitation) as client:
+        # The handshake-era upstream pushes elicitation/create; the 2026 client answers an input_required.
+        elicited = json.loads((await client.call_tool("up__elicit", {"message": "who?"})).content[0].text)
+        assert elicited == {"action": "accept", "content": {"name": "over stdio"}}
+        async with client.listen(tools_list_changed=True) as subscription:
+            assert subscription.honored.tools_list_changed
+            await client.call_tool("up__add_tool", {})
+            with anyio.fail_after(10):
+                async for _event in subscription:
+                    break
+        assert "up__dyn_0" in {t.name for t in (await client.list_tools()).tools}

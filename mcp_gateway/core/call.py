@@ -7,6 +7,10 @@ from typing import Any, Protocol
 
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 
@@ -34,6 +38,19 @@ class ClientContext:
             protocol_version=requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION,
             capabilities=capabilities if isinstance(capabilities, dict) else {},
             client_info=client_info if isinstance(client_info, dict) else None,
+        )
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> ClientContext:
+        """A 2026-07-28 client as one request's `_meta` envelope describes it (already validated)."""
+        capabilities = meta.get(META_CAPABILITIES)
+        client_info = meta.get(META_CLIENT_INFO)
+        level = meta.get(META_LOG_LEVEL)
+        return cls(
+            protocol_version=meta[META_VERSION],
+            capabilities=capabilities if isinstance(capabilities, dict) else {},
+            client_info=client_info if isinstance(client_info, dict) else None,
+            log_level=level if level in LOG_LEVELS else None,
         )
 
     @property

@@ -22,7 +22,7 @@ from mcp.shared.inbound import (
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from ..core.call import LOG_LEVELS, Call, ClientContext
+from ..core.call import META_CAPABILITIES, META_CLIENT_INFO, META_VERSION, Call, ClientContext
 from ..core.gateway import SUPPORTED_VERSIONS, Gateway
 from ..jsonrpc import (
     HEADER_MISMATCH,
@@ -38,10 +38,6 @@ from .responses import ResponseStream, send_accepted, send_error, wait_disconnec
 
 log = logging.getLogger("mcp_gateway.front")
 
-META_VERSION = "io.modelcontextprotocol/protocolVersion"
-META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
-META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
-META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 META_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
 _MODERN_VERSIONS = [MODERN_VERSION]
 _ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
@@ -61,16 +57,50 @@ def is_handshake_version(value: bytes | None) -> bool:
     return value is not None and value.decode("latin-1") in HANDSHAKE_PROTOCOL_VERSIONS
 
 
-class _Listen:
+class Listen:
     """One `subscriptions/listen` stream: its filter and its queue of encoded notifications."""
 
-    __slots__ = ("methods", "queue", "subscription_id", "uris")
+    __slots__ = ("honored", "methods", "queue", "subscription_id", "uris")
 
-    def __init__(self, subscription_id: Any, methods: set[str], uris: set[str]) -> None:
+    def __init__(self, subscription_id: Any, methods: set[str], uris: set[str], honored: dict[str, Any]) -> None:
         self.subscription_id = subscription_id
         self.methods = methods
         self.uris = uris
+        self.honored = honored
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1024)
+
+    @classmethod
+    async def open(cls, gateway: Gateway, request_id: Any, params: dict[str, Any]) -> Listen:
+        """The listen a request asks for: the subset the gateway honours, its resource URIs watched."""
+        wanted = params.get("notifications")
+        if not isinstance(wanted, dict):
+            raise McpError(INVALID_PARAMS, "notifications must be an object")
+        honored: dict[str, Any] = {}
+        methods: set[str] = set()
+        for flag, method in _LISTEN_FLAGS.items():
+            if wanted.get(flag) is True:
+                honored[flag] = True
+                methods.add(method)
+        uris: set[str] = set()
+        requested_uris = wanted.get("resourceSubscriptions")
+        if isinstance(requested_uris, list):
+            for uri in requested_uris:
+                if isinstance(uri, str) and uri not in uris:
+                    try:
+                        await gateway.watches.watch(uri)
+                    except McpError:
+                        continue
+                    uris.add(uri)
+            honored["resourceSubscriptions"] = sorted(uris)
+        return cls(request_id, methods, uris, honored)
+
+    def acknowledgement(self) -> bytes:
+        params = {"_meta": {META_SUBSCRIPTION: self.subscription_id}, "notifications": self.honored}
+        return orjson.dumps({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": params})
+
+    async def close(self, gateway: Gateway) -> None:
+        for uri in self.uris:
+            await gateway.watches.unwatch(uri)
 
     def offer(self, method: str, params: dict[str, Any], uri: str | None) -> None:
         if uri is not None:
@@ -91,7 +121,7 @@ class ModernFront:
         self.gateway = gateway
         self.draining = draining
         self.lenient = lenient_version_header
-        self._listens: set[_Listen] = set()
+        self._listens: set[Listen] = set()
         self._warned_lenient: set[str] = set()
 
     async def post(
@@ -137,14 +167,7 @@ class ModernFront:
             if mismatch is not None:
                 await _reject(send, request_id, mismatch)
                 return
-        level = meta.get(META_LOG_LEVEL)
-        client_info = meta.get(META_CLIENT_INFO)
-        client = ClientContext(
-            protocol_version=meta[META_VERSION],
-            capabilities=capabilities,
-            client_info=client_info if isinstance(client_info, dict) else None,
-            log_level=level if level in LOG_LEVELS else None,
-        )
+        client = ClientContext.from_meta(meta)
         if method == "subscriptions/listen":
             await self._listen(request_id, params, headers, receive, send)
             return
@@ -203,36 +226,17 @@ class ModernFront:
         if b"text/event-stream" not in headers.get(b"accept", b""):
             await send_error(send, 406, request_id, McpError(INVALID_REQUEST, "Accept must include text/event-stream"))
             return
-        wanted = params.get("notifications")
-        if not isinstance(wanted, dict):
-            await _reject(send, request_id, McpError(INVALID_PARAMS, "notifications must be an object"))
+        try:
+            listen = await Listen.open(self.gateway, request_id, params)
+        except McpError as exc:
+            await _reject(send, request_id, exc)
             return
-        honored: dict[str, Any] = {}
-        methods: set[str] = set()
-        for flag, method in _LISTEN_FLAGS.items():
-            if wanted.get(flag) is True:
-                honored[flag] = True
-                methods.add(method)
-        uris: set[str] = set()
-        requested_uris = wanted.get("resourceSubscriptions")
-        if isinstance(requested_uris, list):
-            for uri in requested_uris:
-                if isinstance(uri, str) and uri not in uris:
-                    try:
-                        await self.gateway.watches.watch(uri)
-                    except McpError:
-                        continue
-                    uris.add(uri)
-            honored["resourceSubscriptions"] = sorted(uris)
-        listen = _Listen(request_id, methods, uris)
         self._listens.add(listen)
         disconnected = asyncio.create_task(wait_disconnect(receive, listen.queue))
         tag = {META_SUBSCRIPTION: request_id}
         try:
             await send({"type": "http.response.start", "status": 200, "headers": sse.SSE_HEADERS})
-            ack = {"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged"}
-            ack["params"] = {"_meta": tag, "notifications": honored}
-            await send({"type": "http.response.body", "body": sse.event(orjson.dumps(ack)), "more_body": True})
+            await send({"type": "http.response.body", "body": sse.event(listen.acknowledgement()), "more_body": True})
             while not self.draining.is_set():
                 try:
                     data = await asyncio.wait_for(listen.queue.get(), _KEEPALIVE_SECONDS)
@@ -252,8 +256,7 @@ class ModernFront:
         finally:
             disconnected.cancel()
             self._listens.discard(listen)
-            for uri in uris:
-                await self.gateway.watches.unwatch(uri)
+            await listen.close(self.gateway)
 
     def fan_out(self, method: str, params: dict[str, Any], uri: str | None) -> None:
         for listen in self._listens:

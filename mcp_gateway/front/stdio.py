@@ -1,7 +1,10 @@
-"""The stdio front (`mcp-gateway stdio`): one client on stdin/stdout, e.g. Claude Desktop.
+"""The stdio front (`mcp-gateway stdio`): one client on stdin/stdout, e.g. Claude Desktop or Goose.
 
-Each request runs as its own task so a slow tool never blocks the next message; everything that is
-not protocol goes to stderr.
+Both eras: `initialize` opens a handshake-era conversation; a request carrying the 2026-07-28 `_meta`
+envelope is served statelessly (no server-to-client requests: the MRTR bridge turns upstream pushes
+into `input_required`; `subscriptions/listen` streams tagged notifications until the client sends
+`notifications/cancelled` for it). Each request runs as its own task so a slow tool never blocks the
+next message; everything that is not protocol goes to stderr.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import sys
 from typing import Any
 
 import orjson
+from mcp.shared.inbound import classify_inbound_request
 
-from ..core.call import Call, ClientContext
-from ..core.gateway import Gateway
+from ..core.call import META_VERSION, Call, ClientContext
+from ..core.gateway import SUPPORTED_VERSIONS, Gateway
 from ..jsonrpc import (
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -27,8 +31,9 @@ from ..jsonrpc import (
     request,
     result_message,
 )
-from ..version import LEGACY_VERSION
+from ..version import LEGACY_VERSION, MODERN_VERSION
 from .answer import answer
+from .modern import Listen
 
 log = logging.getLogger("mcp_gateway.front")
 
@@ -45,6 +50,7 @@ class StdioFront:
         self._awaiting: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._subscriptions: set[str] = set()
+        self._listens: dict[Any, Listen] = {}
         gateway.listeners.append(self._on_change)
 
     async def _write(self, data: bytes) -> None:
@@ -89,22 +95,60 @@ class StdioFront:
         if "id" not in message:
             if method == "notifications/cancelled":
                 request_id = params.get("requestId")
+                listen = self._listens.pop(request_id, None)
+                if listen is not None:
+                    await listen.close(self.gateway)
                 task = self._inflight.get(request_id)
                 if task is not None:
                     self._cancelled.add(request_id)
                     task.cancel()
             return
         request_id = message["id"]
+        meta = params.get("_meta")
+        if method != "initialize" and isinstance(meta, dict) and META_VERSION in meta:
+            await self._modern(message, request_id, method, params, meta)
+            return
         if method == "initialize":
             self._client = ClientContext.from_initialize(params)
+            self._client.session_id = "stdio"  # a handshake-era conversation is open
             result = self.gateway.initialize_result(self._client.protocol_version)
             await self._write(result_message(request_id, result))
             return
         task = asyncio.create_task(self._serve(request_id, method, params))
         self._inflight[request_id] = task
 
-    async def _serve(self, request_id: Any, method: str, params: dict[str, Any]) -> None:
-        call = Call(method, params, self._client, self, request_id)
+    async def _modern(
+        self, message: dict[str, Any], request_id: Any, method: str, params: dict[str, Any], meta: dict[str, Any]
+    ) -> None:
+        rejection = classify_inbound_request(message, supported_modern_versions=[MODERN_VERSION])
+        if not hasattr(rejection, "protocol_version"):
+            data = getattr(rejection, "data", None)
+            if isinstance(data, dict) and "supported" in data:
+                data = {**data, "supported": SUPPORTED_VERSIONS}
+            await self._write(error_message(request_id, McpError(rejection.code, rejection.message, data)))  # type: ignore[union-attr]
+            return
+        client = ClientContext.from_meta(meta)
+        if method == "subscriptions/listen":
+            try:
+                listen = await Listen.open(self.gateway, request_id, params)
+            except McpError as exc:
+                await self._write(error_message(request_id, exc))
+                return
+            self._listens[request_id] = listen
+            await self._write(listen.acknowledgement())
+            return
+        task = asyncio.create_task(self._serve(request_id, method, params, client, _NoAsking(self)))
+        self._inflight[request_id] = task
+
+    async def _serve(
+        self,
+        request_id: Any,
+        method: str,
+        params: dict[str, Any],
+        client: ClientContext | None = None,
+        sink: Any = None,
+    ) -> None:
+        call = Call(method, params, client or self._client, sink or self, request_id)
         try:
             payload, error = await answer(self.gateway, call, self._cancelled)
             if error is None:
@@ -144,8 +188,26 @@ class StdioFront:
             self._awaiting.pop(request_id, None)
 
     async def _on_change(self, method: str, params: dict[str, Any], uri: str | None) -> None:
-        if uri is None or uri in self._subscriptions:
+        # Handshake era: to the conversation opened by `initialize`; 2026-07-28: to matching listens.
+        if self._client.session_id is not None and (uri is None or uri in self._subscriptions):
             await self.notify(method, params)
+        for listen in self._listens.values():
+            listen.offer(method, params, uri)
+            while not listen.queue.empty():
+                await self._write(listen.queue.get_nowait())
+
+
+class _NoAsking:
+    """The sink of a 2026-07-28 request on stdio: notifications only; the server MUST NOT send requests."""
+
+    def __init__(self, front: StdioFront) -> None:
+        self._front = front
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        await self._front.notify(method, params)
+
+    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        raise McpError(INVALID_REQUEST, f"{method} cannot be sent to a 2026-07-28 client")
 
 
 async def serve_stdio(gateway: Gateway) -> None:
