@@ -50,6 +50,9 @@ Tools.  Echo tools (generated, ``--tool-name`` and ``dyn_<n>``) return a text JS
     elicit {message}    asks ``elicitation/create`` (form: {name: string}); returns the ElicitResult
                         as JSON text.
     roots               asks ``roots/list``; returns the ListRootsResult as JSON text.
+    touch {uri}         sends ``notifications/resources/updated`` for ``uri`` to every legacy session that
+                        subscribed to it (``resources/subscribe``) and to every 2026-07-28 listen
+                        stream watching it.
     whoami              HTTP: ``{"transport", "headers"}`` of the request that carried the call;
                         stdio: ``{"transport": "stdio", "env"}`` with every ``MCP_TEST_*`` variable.
     error               returns a CallToolResult with ``isError: true``.
@@ -98,7 +101,7 @@ from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
 from mcp.server.sse import SseServerTransport
 from mcp.server.stdio import stdio_server
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated, ToolsListChanged
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
@@ -115,7 +118,19 @@ _ItemT = TypeVar("_ItemT")
 _AnswerT = TypeVar("_AnswerT", types.CreateMessageResult, types.ElicitResult, types.ListRootsResult)
 ToolOutcome = types.CallToolResult | types.InputRequiredResult
 
-SPECIAL_TOOLS = ("sleep", "crash", "hang", "add_tool", "log", "sample", "elicit", "roots", "whoami", "error")
+SPECIAL_TOOLS = (
+    "sleep",
+    "crash",
+    "hang",
+    "add_tool",
+    "log",
+    "sample",
+    "elicit",
+    "roots",
+    "whoami",
+    "error",
+    "touch",
+)
 # Legacy (pre-2026) "resource not found"; 2026-07-28 retired it in favour of -32602.
 LEGACY_RESOURCE_NOT_FOUND = -32002
 PROGRESS_INTERVAL = 0.1
@@ -137,6 +152,7 @@ _SPECIAL_SCHEMAS: dict[str, dict[str, Any]] = {
     "elicit": {"type": "object", "properties": {"message": {"type": "string"}}},
 }
 _SPECIAL_DESCRIPTIONS = {
+    "touch": "announces that resource `uri` changed (notifications/resources/updated to its subscribers)",
     "sleep": "sleeps `seconds`, reporting progress every 0.1 s",
     "crash": "kills the server process mid-call",
     "hang": "never returns",
@@ -303,6 +319,7 @@ class ScriptedServer:
         self.recorder = Recorder(opts.record)
         self.bus = InMemorySubscriptionBus()
         self.legacy_sessions: dict[int, ServerSession] = {}
+        self.resource_subscribers: dict[str, dict[int, ServerSession]] = {}  # legacy resources/subscribe
         self.dyn_count = 0
         self.tools: dict[str, types.Tool] = {}
         for i in range(opts.tools):
@@ -356,6 +373,7 @@ class ScriptedServer:
             "roots": self._tool_roots,
             "whoami": self._tool_whoami,
             "error": self._tool_error,
+            "touch": self._tool_touch,
         }
         self.server = self._build_server()
 
@@ -384,6 +402,8 @@ class ScriptedServer:
         )
         # Registered directly: the constructor kwarg emits an MCPDeprecationWarning.
         server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
+        server.add_request_handler("resources/subscribe", types.SubscribeRequestParams, self._subscribe)
+        server.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, self._unsubscribe)
         server.middleware.append(self._record_middleware)
         return server
 
@@ -476,6 +496,14 @@ class ScriptedServer:
     async def _set_level(self, ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
         return types.EmptyResult()
 
+    async def _subscribe(self, ctx: Ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        self.resource_subscribers.setdefault(params.uri, {})[id(_connection_of(ctx.session))] = ctx.session
+        return types.EmptyResult()
+
+    async def _unsubscribe(self, ctx: Ctx, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        self.resource_subscribers.get(params.uri, {}).pop(id(_connection_of(ctx.session)), None)
+        return types.EmptyResult()
+
     # -- tools ----------------------------------------------------------------------------------------
 
     def _text(self, payload: Any, *, is_error: bool = False) -> types.CallToolResult:
@@ -542,6 +570,15 @@ class ScriptedServer:
         # 2026-07-28 clients hear about it on their subscriptions/listen streams.
         await self.bus.publish(ToolsListChanged())
         return self._text({"server": self.name, "tool": "add_tool", "added": new_name, "notified": notified})
+
+    async def _tool_touch(self, ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
+        uri = str(args.get("uri", ""))
+        notified = 0
+        for session in list(self.resource_subscribers.get(uri, {}).values()):
+            await session.send_resource_updated(uri)
+            notified += 1
+        await self.bus.publish(ResourceUpdated(uri=uri))  # 2026-07-28 listens that watch it
+        return self._text({"server": self.name, "tool": "touch", "uri": uri, "notified": notified})
 
     async def _tool_log(self, ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
         message = str(args.get("message", f"{self.name} log"))

@@ -46,3 +46,20 @@ def test_snapshot_pages_and_rejects_foreign_cursors():
     with pytest.raises(McpError):
         catalog.snapshot.page("tools", "bogus", 2)
     assert prompts_cursor is None
+
+
+def test_caching_hints_aggregate_to_the_shortest_ttl_and_private_wins():
+    from mcp_gateway.catalog.catalog import CacheHint, Catalog
+
+    assert CacheHint.of({"ttlMs": 5000, "cacheScope": "public"}) == CacheHint(5000, False)
+    assert CacheHint.of({"ttlMs": 10}) == CacheHint(10, True)  # no scope stated: not shareable
+    assert CacheHint.of({}) is None and CacheHint.of({"ttlMs": -1}) is None and CacheHint.of({"ttlMs": True}) is None
+    catalog = Catalog(["a", "b", "c"])
+    catalog.set_listing("a", "tools", [], CacheHint(60_000, False))
+    catalog.set_listing("b", "tools", [], CacheHint(5_000, False))
+    catalog.set_listing("c", "tools", [], None)  # a handshake-era upstream states nothing
+    assert catalog.snapshot.cache["tools"] == CacheHint(5_000, False)
+    catalog.set_listing("c", "tools", [], CacheHint(120_000, True))
+    assert catalog.snapshot.cache["tools"] == CacheHint(5_000, True)
+    catalog.drop("b")
+    assert catalog.snapshot.cache["tools"] == CacheHint(60_000, True)
