@@ -56,6 +56,28 @@ def _call(name: str, arguments: dict, request_id: int = 2) -> dict:
     }
 
 
+async def _get_stream_while(url: str, headers: dict[str, str], action, expected: int) -> list[dict]:
+    """Hold a GET stream on `url`, run `action()`, and return the first `expected` messages it carried."""
+    received: list[dict] = []
+    async with httpx.AsyncClient(timeout=15) as client, client.stream("GET", url, headers=headers) as stream:
+        assert stream.status_code == 200
+
+        async def read() -> None:
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    received.append(json.loads(line[5:]))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(read)
+            await anyio.sleep(0.3)
+            await action()
+            with anyio.fail_after(5):
+                while len(received) < expected:
+                    await anyio.sleep(0.05)
+            tasks.cancel_scope.cancel()
+    return received
+
+
 async def test_a_session_opened_on_one_process_is_served_and_ended_by_the_other(upstreams, gateway, redis_state):
     _, url = upstreams("--name", "up", "--tools", "1")
     a, b = _pair(gateway, redis_state, {"up": {"transport": "streamable_http", "url": url}})
@@ -80,25 +102,13 @@ async def test_list_changed_reaches_a_get_stream_held_by_the_other_process(gatew
     # of it from the upstream; B's client must learn it through the state backend.
     a, b = _pair(gateway, redis_state, {"box": scripted_stdio_args("--name", "box", "--tools", "1")})
     headers = _initialize(a.url)
-    received: list[dict] = []
-    async with httpx.AsyncClient(timeout=15) as client, client.stream("GET", b.url, headers=headers) as stream:
-        assert stream.status_code == 200
 
-        async def read() -> None:
-            async for line in stream.aiter_lines():
-                if line.startswith("data:"):
-                    received.append(json.loads(line[5:]))
-                    return
-
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(read)
-            await anyio.sleep(0.3)
+    async def add_tool_on_a() -> None:
+        async with httpx.AsyncClient(timeout=15) as client:
             added = await client.post(a.url, json=_call("box__add_tool", {}), headers=headers)
-            assert added.status_code == 200
-            with anyio.fail_after(5):
-                while not received:
-                    await anyio.sleep(0.05)
-            tasks.cancel_scope.cancel()
+        assert added.status_code == 200
+
+    received = await _get_stream_while(b.url, headers, add_tool_on_a, 1)
     assert received[0]["method"] == "notifications/tools/list_changed"
 
 
@@ -159,26 +169,14 @@ async def test_workers_share_notifications_through_redis(gateway, redis_state):
     config = {"state": redis_state, "upstreams": {"box": scripted_stdio_args("--name", "box", "--tools", "1")}}
     gw = gateway(config, upstreams_ready=1, extra_args=("--workers", "2"))
     headers = _initialize(gw.url)
-    received: list[dict] = []
     calls = 6
-    async with httpx.AsyncClient(timeout=15) as client, client.stream("GET", gw.url, headers=headers) as stream:
-        assert stream.status_code == 200
 
-        async def read() -> None:
-            async for line in stream.aiter_lines():
-                if line.startswith("data:"):
-                    received.append(json.loads(line[5:]))
+    async def add_tools() -> None:
+        for n in range(calls):
+            # A fresh connection per call, so the kernel spreads them over the workers.
+            async with httpx.AsyncClient(timeout=15) as fresh:
+                added = await fresh.post(gw.url, json=_call("box__add_tool", {}, 10 + n), headers=headers)
+            assert added.status_code == 200
 
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(read)
-            await anyio.sleep(0.3)
-            for n in range(calls):
-                # A fresh connection per call, so the kernel spreads them over the workers.
-                async with httpx.AsyncClient(timeout=15) as fresh:
-                    added = await fresh.post(gw.url, json=_call("box__add_tool", {}, 10 + n), headers=headers)
-                assert added.status_code == 200
-            with anyio.fail_after(5):
-                while len(received) < calls:
-                    await anyio.sleep(0.05)
-            tasks.cancel_scope.cancel()
+    received = await _get_stream_while(gw.url, headers, add_tools, calls)
     assert [m["method"] for m in received] == ["notifications/tools/list_changed"] * calls

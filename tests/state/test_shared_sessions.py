@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,12 +16,18 @@ from mcp_gateway.state.redis_backend import RedisBackend
 pytestmark = pytest.mark.anyio
 
 
-async def _pair(redis_state):
+@contextlib.asynccontextmanager
+async def _two_processes(redis_state) -> AsyncIterator[tuple[RedisBackend, RedisBackend]]:
+    """Two backends on one Redis, as two gateway processes would hold them."""
     first = RedisBackend(redis_state["redis_url"], redis_state["key_prefix"])
     second = RedisBackend(redis_state["redis_url"], redis_state["key_prefix"])
     await first.start()
     await second.start()
-    return first, second
+    try:
+        yield first, second
+    finally:
+        await first.stop()
+        await second.stop()
 
 
 async def _eventually(predicate, timeout: float = 3.0) -> None:
@@ -30,8 +38,7 @@ async def _eventually(predicate, timeout: float = 3.0) -> None:
 
 
 async def test_a_session_created_by_one_process_is_served_by_another_until_it_ends(redis_state):
-    first, second = await _pair(redis_state)
-    try:
+    async with _two_processes(redis_state) as (first, second):
         sealer = Sealer.from_secrets([(1, "shared secret")])
         one = SessionRegistry(sealer, first, idle_timeout=60)
         two = SessionRegistry(sealer, second, idle_timeout=60)
@@ -60,14 +67,10 @@ async def test_a_session_created_by_one_process_is_served_by_another_until_it_en
         other = SessionRegistry(Sealer.from_secrets([(1, "other")]), first, idle_timeout=60)
         fresh = await one.create(ClientContext("2025-11-25"))
         assert await other.get(fresh.sid) is None
-    finally:
-        await first.stop()
-        await second.stop()
 
 
 async def test_a_clients_answer_reaches_the_process_that_asked(redis_state):
-    first, second = await _pair(redis_state)
-    try:
+    async with _two_processes(redis_state) as (first, second):
         sealer = Sealer.from_secrets([(1, "shared secret")])
         one = SessionRegistry(sealer, first, idle_timeout=60)
         two = SessionRegistry(sealer, second, idle_timeout=60)
@@ -77,14 +80,10 @@ async def test_a_clients_answer_reaches_the_process_that_asked(redis_state):
         assert elsewhere is not None
         await two.route_answer(elsewhere, {"jsonrpc": "2.0", "id": request_id, "result": {"ok": True}})
         assert await asyncio.wait_for(waiting, 3) == {"ok": True}
-    finally:
-        await first.stop()
-        await second.stop()
 
 
 async def test_ask_gets_the_reply_of_the_other_process_and_times_out_cleanly(redis_state):
-    first, second = await _pair(redis_state)
-    try:
+    async with _two_processes(redis_state) as (first, second):
 
         async def double(message):
             return {"value": message["value"] * 2}
@@ -95,9 +94,6 @@ async def test_ask_gets_the_reply_of_the_other_process_and_times_out_cleanly(red
 
         with pytest.raises(BackendUnavailable):
             await first.ask("nobody-here", "double", {"value": 1}, timeout=0.3)
-    finally:
-        await first.stop()
-        await second.stop()
 
 
 async def test_memory_backend_sessions_survive_a_restart_with_a_stable_secret_but_not_a_delete():
