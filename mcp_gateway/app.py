@@ -131,6 +131,8 @@ class GatewayApp:
             "catalog": {kind: len(items) for kind, items in snapshot.lists.items()},
             "collisions": [str(c) for c in snapshot.collisions],
             "sessions": len(self.sessions),
+            "state": {"backend": self.config.state.backend, "process": self.backend.process_id},
+            "parked_calls": len(self.gateway.bridge),
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 

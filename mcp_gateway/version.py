@@ -1,4 +1,4 @@
-"""The gateway's own identity as it presents itself to clients and upstreams."""
+"""The gateway's identity, and the MCP wire constants every layer shares (versions, `_meta` keys, log levels)."""
 
 __version__ = "0.1.0"
 GATEWAY_NAME = "mcp-gateway"
@@ -6,3 +6,14 @@ GATEWAY_INFO = {"name": GATEWAY_NAME, "version": __version__}
 
 LEGACY_VERSION = "2025-11-25"
 MODERN_VERSION = "2026-07-28"
+
+# Per-request `_meta` keys of 2026-07-28 (reference §1.2.1).
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
+META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
+META_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
+
+# Log levels, least to most severe.
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")

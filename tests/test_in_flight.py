@@ -156,3 +156,23 @@ async def test_stdio_upstream_pushes_reach_the_client(gateway, client_era):
         assert "from-client" in text_of(await client.call_tool("box__sample", {"prompt": "x"}))
         await client.call_tool("box__sleep", {"seconds": 0.3}, progress_callback=on_progress)
     assert seen
+
+
+async def test_a_legacy_upstreams_log_level_follows_the_most_verbose_client(upstreams, gateway, tmp_path):
+    record = tmp_path / "up.jsonl"
+    _, url = upstreams("--name", "up", "--tools", "0", "--record", str(record))
+    gw = gateway({"upstreams": {"up": _http(url, "2025-11-25")}}, upstreams_ready=1)
+
+    def set_levels() -> int:
+        return sum(1 for r in read_records(record) if r.get("method") == "logging/setLevel")
+
+    async with connect(gw.url, "modern", log_level="warning") as client:
+        await client.call_tool("up__log", {"message": "a"})
+    assert set_levels() == 1
+    async with connect(gw.url, "legacy") as client:
+        await client.set_logging_level("error")  # less verbose than what the upstream already sends
+        await client.call_tool("up__log", {"message": "b"})
+    assert set_levels() == 1
+    async with connect(gw.url, "modern", log_level="debug") as client:
+        await client.call_tool("up__log", {"message": "c"})
+    assert set_levels() == 2

@@ -20,8 +20,8 @@ from ..config import GatewayConfig
 from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, McpError
 from ..state import MemoryBackend, Sealer, StateBackend
 from ..upstream.pool import UpstreamHandle, UpstreamPool
-from ..version import GATEWAY_INFO, LEGACY_VERSION, MODERN_VERSION
-from .call import LOG_LEVELS, Call
+from ..version import GATEWAY_INFO, LEGACY_VERSION, LOG_LEVELS, META_SERVER_INFO, MODERN_VERSION
+from .call import Call
 from .input_bridge import InputBridge
 from .relay import CallRelay
 from .watches import ResourceWatches
@@ -55,7 +55,6 @@ SERVER_CAPABILITIES: dict[str, Any] = {
 # Versions named in `server/discover` and in -32022 errors: the modern one first, and the handshake
 # version so a dual-era client that cannot speak ours falls back to `initialize` (reference §2.2).
 SUPPORTED_VERSIONS = [MODERN_VERSION, LEGACY_VERSION]
-SERVER_INFO_META = "io.modelcontextprotocol/serverInfo"
 # Methods the 2026-07-28 revision removed: a modern client gets -32601 for them.
 _REMOVED_IN_MODERN = frozenset(
     {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
@@ -185,7 +184,7 @@ class Gateway:
             "resultType": "complete",
             "supportedVersions": SUPPORTED_VERSIONS,
             "capabilities": SERVER_CAPABILITIES,
-            "_meta": {SERVER_INFO_META: self.server_info()},
+            "_meta": {META_SERVER_INFO: self.server_info()},
             "ttlMs": self._default_cache.ttl_ms,
             "cacheScope": "public",
         }

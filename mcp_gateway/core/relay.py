@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..jsonrpc import INVALID_REQUEST, McpError
-from .call import LOG_LEVELS, Call
+from ..version import LOG_LEVELS
+from .call import Call
 
 # Server-to-client request -> the client capability it needs.
 _REQUIRED_CAPABILITY = {

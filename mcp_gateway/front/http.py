@@ -18,8 +18,9 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from ..core.gateway import Gateway
 from ..jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, McpError, notification, valid_id
+from ..version import META_VERSION
 from .legacy import LegacyFront
-from .modern import META_VERSION, ModernFront
+from .modern import ModernFront
 from .responses import BodyTooLarge, ClientGone, read_body, send_accepted, send_error
 from .security import OriginGuard
 from .sessions import SessionRegistry

@@ -22,7 +22,7 @@ from mcp.shared.inbound import (
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from ..core.call import META_CAPABILITIES, META_CLIENT_INFO, META_VERSION, Call, ClientContext
+from ..core.call import Call, ClientContext
 from ..core.gateway import SUPPORTED_VERSIONS, Gateway
 from ..jsonrpc import (
     HEADER_MISMATCH,
@@ -31,14 +31,13 @@ from ..jsonrpc import (
     UNSUPPORTED_PROTOCOL_VERSION,
     McpError,
 )
-from ..version import MODERN_VERSION
+from ..version import META_CAPABILITIES, META_CLIENT_INFO, META_SUBSCRIPTION, META_VERSION, MODERN_VERSION
 from . import sse
 from .answer import answer
 from .responses import ResponseStream, send_accepted, send_error, wait_disconnect
 
 log = logging.getLogger("mcp_gateway.front")
 
-META_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
 _MODERN_VERSIONS = [MODERN_VERSION]
 _ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
 _PARAM_HEADER_PREFIX = b"mcp-param-"

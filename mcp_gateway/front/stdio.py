@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from mcp.shared.inbound import classify_inbound_request
 
-from ..core.call import META_VERSION, Call, ClientContext
+from ..core.call import Call, ClientContext
 from ..core.gateway import SUPPORTED_VERSIONS, Gateway
 from ..jsonrpc import (
     INVALID_PARAMS,
@@ -31,7 +31,7 @@ from ..jsonrpc import (
     request,
     result_message,
 )
-from ..version import LEGACY_VERSION, MODERN_VERSION
+from ..version import LEGACY_VERSION, META_VERSION, MODERN_VERSION
 from .answer import answer
 from .modern import Listen
 

@@ -29,7 +29,17 @@ from ..jsonrpc import (
     notification,
     request,
 )
-from ..version import GATEWAY_INFO, LEGACY_VERSION, MODERN_VERSION
+from ..version import (
+    GATEWAY_INFO,
+    LEGACY_VERSION,
+    LOG_LEVELS,
+    META_CAPABILITIES,
+    META_CLIENT_INFO,
+    META_LOG_LEVEL,
+    META_SERVER_INFO,
+    META_VERSION,
+    MODERN_VERSION,
+)
 from .relay import Relay
 from .transport import Transport
 from .transport_http import SessionExpired, StreamableHttpTransport
@@ -37,10 +47,6 @@ from .transport_sse import LegacySseTransport
 
 log = logging.getLogger("mcp_gateway.upstream")
 
-META_VERSION = "io.modelcontextprotocol/protocolVersion"
-META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
-META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
-META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 
 # What the gateway declares to a legacy upstream at `initialize`: everything it can relay. A push for a
 # capability the current downstream client lacks is refused per call by the relay.
@@ -84,6 +90,9 @@ class UpstreamSession:
         self._listen_task: asyncio.Task[None] | None = None
         self.subscribed: set[str] = set()  # handshake era: URIs this session has subscribed to
         self._watched: frozenset[str] = frozenset()  # 2026-07-28: URIs on the listen stream
+        # Handshake era: the session-wide log level asked of the upstream, the most verbose any client
+        # wants (the relay filters per client); None until a client asks for one.
+        self._log_level: str | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._reinit_lock = asyncio.Lock()
         transport.on_incoming = self._incoming
@@ -133,6 +142,7 @@ class UpstreamSession:
         }
         self.transport.set_session_headers({})
         self.subscribed = set()
+        self._log_level = None
         async with asyncio.timeout(self.connect_timeout):
             response = await self.transport.exchange(request(next(self._ids), "initialize", params))
         if "error" in response:
@@ -154,7 +164,7 @@ class UpstreamSession:
     def _adopt_server(self, result: dict[str, Any]) -> None:
         self.capabilities = result.get("capabilities") or {}
         meta = result.get("_meta") or {}
-        self.server_info = result.get("serverInfo") or meta.get("io.modelcontextprotocol/serverInfo") or {}
+        self.server_info = result.get("serverInfo") or meta.get(META_SERVER_INFO) or {}
         self.instructions = result.get("instructions")
 
     def watch_resources(self, uris: set[str]) -> None:
@@ -208,6 +218,8 @@ class UpstreamSession:
     ) -> dict[str, Any]:
         """Send one request and return its raw result dict; errors raise `McpError`."""
         params = dict(params) if params else {}
+        if relay is not None and not self.modern and relay.log_level is not None:
+            await self._widen_log_level(relay.log_level)
         rounds = 0
         while True:
             result = await self._request_once(method, params, relay, timeout or self.timeout, headers)
@@ -288,6 +300,19 @@ class UpstreamSession:
         if not isinstance(result, dict):
             raise McpError(UPSTREAM_ERROR, f"upstream '{self.name}' sent a malformed result for {method}")
         return result
+
+    async def _widen_log_level(self, wanted: str) -> None:
+        """Handshake era: make the upstream's session-wide level at least as verbose as `wanted`."""
+        current = self._log_level
+        if current is not None and LOG_LEVELS.index(wanted) >= LOG_LEVELS.index(current):
+            return
+        if "logging" not in self.capabilities or wanted not in LOG_LEVELS:
+            return
+        self._log_level = wanted
+        try:
+            await self._request_once("logging/setLevel", {"level": wanted}, None, self.connect_timeout, None)
+        except McpError as exc:
+            log.debug("upstream %s: logging/setLevel %s refused: %s", self.name, wanted, exc.message)
 
     async def probe(self, timeout: float) -> bool:
         """Is the upstream alive? `ping` in the handshake era, `server/discover` in 2026-07-28."""
