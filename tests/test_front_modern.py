@@ -7,6 +7,7 @@ upstream records every message it receives, and the test checks no `tools/call` 
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -216,3 +217,29 @@ def test_claude_connectors_version_header_quirk_is_served_unless_strict(upstream
         assert final_message(response)["result"]["resultType"] == "complete"
     else:
         assert response.status_code == 400 and response.json()["error"]["code"] == -32020
+
+
+def test_a_parked_call_the_client_never_resumes_is_cancelled_upstream(upstreams, gateway, tmp_path):
+    record = tmp_path / "up.jsonl"
+    _, url = upstreams("--name", "up", "--tools", "0", "--record", str(record))
+    gw = gateway(
+        {
+            "server": {"input_wait": 1},
+            "upstreams": {"up": {"transport": "streamable_http", "url": url, "protocol": LEGACY}},
+        },
+        upstreams_ready=1,
+    )
+    first = modern_post(
+        gw.url, "tools/call", {"name": "up__elicit", "arguments": {"message": "who?"}}, capabilities={"elicitation": {}}
+    )
+    assert final_message(first)["result"]["resultType"] == "input_required"
+    assert gw.readyz()["parked_calls"] == 1
+    deadline = time.monotonic() + 5
+    while gw.readyz()["parked_calls"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gw.readyz()["parked_calls"] == 0
+    while time.monotonic() < deadline:
+        if any(r.get("method") == "notifications/cancelled" for r in read_records(record)):
+            break
+        time.sleep(0.1)
+    assert any(r.get("method") == "notifications/cancelled" for r in read_records(record))

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -237,7 +238,7 @@ class UpstreamSession:
         requests_ = result.get("inputRequests") or {}
         keys = list(requests_)
         answers = await asyncio.gather(
-            *(relay.ask(requests_[k].get("method", ""), requests_[k].get("params") or {}) for k in keys)
+            *(relay.ask(requests_[k].get("method", ""), _as_legacy_request(requests_[k])) for k in keys)
         )
         retry = {k: v for k, v in params.items() if k not in ("inputResponses", "requestState")}
         retry["inputResponses"] = dict(zip(keys, answers, strict=True))
@@ -424,6 +425,16 @@ class UpstreamSession:
         for task in [*self._pushes.values(), *self._background]:
             task.cancel()
         await self.transport.aclose()
+
+
+def _as_legacy_request(input_request: dict[str, Any]) -> dict[str, Any]:
+    """The params of an `inputRequests` entry as a handshake-era client expects them: 2025-11-25 URL
+    elicitations carry an `elicitationId`, which 2026-07-28 dropped."""
+    params = input_request.get("params") or {}
+    url_mode = input_request.get("method") == "elicitation/create" and params.get("mode") == "url"
+    if url_mode and "elicitationId" not in params:
+        return {**params, "elicitationId": uuid.uuid4().hex}
+    return params
 
 
 def _wants_listen(capabilities: dict[str, Any]) -> bool:
