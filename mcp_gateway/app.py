@@ -21,7 +21,7 @@ from .core.gateway import Gateway
 from .front.http import McpHttpFront
 from .front.security import OriginGuard
 from .front.sessions import SessionRegistry
-from .state import Sealer, create_backend
+from .state import BackendUnavailable, Sealer, create_backend
 
 log = logging.getLogger("mcp_gateway")
 
@@ -70,7 +70,11 @@ class GatewayApp:
 
     async def startup(self) -> None:
         log.info("starting: %d upstream(s)", len(self.gateway.pool.handles))
-        await self.backend.start()
+        try:
+            await self.backend.start()
+        except BackendUnavailable as exc:
+            log.error("state backend unavailable: %s (state.backend: %s)", exc, self.config.state.backend)
+            raise
         await self.gateway.start()
         snapshot = self.gateway.snapshot
         log.info(

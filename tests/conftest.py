@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import uuid
@@ -61,9 +62,11 @@ def _answers(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
-    """A real Redis: the one on 127.0.0.1:6379 if it answers, else a private `redis-server`."""
-    if _answers(6379):
-        yield "redis://127.0.0.1:6379/0"
+    """A real Redis: the one on 127.0.0.1:6379 (or $MCP_GW_TEST_REDIS_PORT) if it answers, else a private
+    `redis-server` on a free port."""
+    shared_port = int(os.environ.get("MCP_GW_TEST_REDIS_PORT", "6379"))
+    if _answers(shared_port):
+        yield f"redis://127.0.0.1:{shared_port}/0"
         return
     binary = shutil.which("redis-server")
     if binary is None:
@@ -71,7 +74,7 @@ def redis_server() -> Iterator[str]:
     port = free_port()
     proc = Proc([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"])
     try:
-        proc.wait_for_line("Ready to accept connections", timeout=20)
+        proc.wait_for_line("Ready to accept connections", timeout=20, anywhere=True)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.kill()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import anyio
 import pytest
 
 from tests.support.client import connect, echo_of
-from tests.support.processes import read_records, scripted_stdio_args
+from tests.support.processes import Gateway, Proc, free_port, read_records, scripted_stdio_args
 
 pytestmark = pytest.mark.anyio
 
@@ -132,3 +133,44 @@ async def test_an_idle_http_upstream_that_dies_leaves_the_catalog_without_any_ca
     health = gw.readyz()["upstreams"]["idle"]
     assert health["state"] == "down", health
     assert gw.readyz()["catalog"]["tools"] == 0
+
+
+async def test_a_redis_outage_degrades_sharing_but_never_stops_serving(upstreams, gateway):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (tests/run.sh installs it)")
+    port = free_port()
+    redis = Proc([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"])
+    try:
+        redis.wait_for_line("Ready to accept connections", timeout=20, anywhere=True)
+        _, url = upstreams("--name", "up", "--tools", "1")
+        gw = gateway(
+            {
+                "state": {"backend": "redis", "redis_url": f"redis://127.0.0.1:{port}/0"},
+                "upstreams": {"up": {"transport": "streamable_http", "url": url}},
+            },
+            upstreams_ready=1,
+        )
+        async with connect(gw.url, "legacy") as legacy:
+            assert echo_of(await legacy.call_tool("up__tool_0", {"n": 1}))["arguments"] == {"n": 1}
+            redis.kill()
+            # The session this process already knows keeps working, and so do new clients of both eras.
+            assert echo_of(await legacy.call_tool("up__tool_0", {"n": 2}))["arguments"] == {"n": 2}
+            async with connect(gw.url, "legacy") as fresh:
+                assert echo_of(await fresh.call_tool("up__tool_0", {"n": 3}))["arguments"] == {"n": 3}
+            async with connect(gw.url, "modern") as modern:
+                assert echo_of(await modern.call_tool("up__tool_0", {"n": 4}))["arguments"] == {"n": 4}
+        assert gw.readyz()["ready"] is True
+    finally:
+        redis.kill()
+
+
+def test_an_unreachable_redis_at_start_is_a_clear_error(tmp_path):
+    config = {"state": {"backend": "redis", "redis_url": f"redis://127.0.0.1:{free_port()}/0"}, "upstreams": {}}
+    gw = Gateway(config, tmp_path)
+    try:
+        assert gw.proc.popen.wait(20) != 0
+        output = "".join(gw.proc.output)
+        assert "state backend unavailable: cannot reach Redis at redis://127.0.0.1:" in output
+    finally:
+        gw.stop()

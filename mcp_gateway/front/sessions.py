@@ -122,7 +122,11 @@ class SessionRegistry:
         client.session_id = sid
         now = time.monotonic()
         session = FrontSession(sid, record_key(sid), client, now, now)
-        await self._backend.session_create(session.key, {"t": str(payload["t"])}, self._idle_timeout)
+        try:
+            await self._backend.session_create(session.key, {"t": str(payload["t"])}, self._idle_timeout)
+        except BackendUnavailable as exc:
+            # Served by this process all the same; other processes will not know it until the record exists.
+            log.warning("session not recorded in the shared state: %s", exc)
         self._remember(session)
         return session
 

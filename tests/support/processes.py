@@ -53,7 +53,8 @@ class Proc:
             self.output.append(line)
             self.lines.put(line)
 
-    def wait_for_line(self, prefix: str, timeout: float = 30.0) -> str:
+    def wait_for_line(self, prefix: str, timeout: float = 30.0, *, anywhere: bool = False) -> str:
+        """The first output line starting with `prefix` (or containing it, with `anywhere`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -62,7 +63,7 @@ class Proc:
                 if self.popen.poll() is not None:
                     break
                 continue
-            if line.startswith(prefix):
+            if line.startswith(prefix) or (anywhere and prefix in line):
                 return line.strip()
         raise RuntimeError(f"{self.argv} did not print {prefix!r}; output:\n{''.join(self.output)[-4000:]}")
 
