@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import secrets
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(level: str) -> None:
+def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -88,35 +87,22 @@ def _with_overrides(config: GatewayConfig, host: str | None, port: int | None) -
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from .app import CONFIG_ENV, SECRET_ENV, create_app
+    from .serving import serve_one, serve_workers, uvicorn_options
 
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     config = _with_overrides(load_config(args.config), args.host, args.port)
+    options = uvicorn_options(config, args.log_level)
     host, port = config.server.host, config.server.port
-    common: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "lifespan": "on",
-        "access_log": False,
-        "log_level": args.log_level,
-        "timeout_graceful_shutdown": config.server.drain_timeout,
-        "log_config": None,
-        # Hot path: the gateway reads no client address and sends no Server header.
-        "proxy_headers": False,
-        "server_header": False,
-    }
     log.info("mcp-gateway %s listening on http://%s:%d%s", __version__, host, port, config.server.path)
     if args.workers > 1:
-        # Workers share the config file and a session key so any of them can serve any session.
+        if port == 0:
+            print("error: --workers needs a fixed port (every worker binds the same one)", file=sys.stderr)
+            return 2
+        # Workers read the config file and share a session key so any of them can serve any session.
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
         os.environ["MCP_GATEWAY_PORT"] = str(port)
         os.environ.setdefault(SECRET_ENV, config.server.session_secret or secrets.token_urlsafe(32))
-        if args.host:
-            log.warning("--host with --workers: workers bind %s from the command line", host)
         if config.state.backend == "memory":
             log.warning(
                 "--workers %d with the memory state backend: every worker serves every session, but list "
@@ -124,21 +110,8 @@ def _serve(args: argparse.Namespace) -> int:
                 "worker that got them; set `state: {backend: redis}` to share them",
                 args.workers,
             )
-        uvicorn.run("mcp_gateway.app:create_app_from_env", factory=True, workers=args.workers, **common)
-        return 0
-    app = create_app(config, port=port)
-
-    class _DrainingServer(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            log.info("received %s: draining calls in flight", signal.Signals(sig).name)
-            app.begin_drain()
-            super().handle_exit(sig, frame)
-            # uvicorn re-raises captured signals on exit; a completed drain is a clean exit (status 0).
-            captured = getattr(self, "_captured_signals", None)
-            if isinstance(captured, list):
-                captured.clear()
-
-    _DrainingServer(uvicorn.Config(app, **common)).run()
+        return serve_workers(args.workers, options, config.server.drain_timeout)
+    serve_one(create_app(config, port=port), options)
     return 0
 
 
@@ -146,7 +119,7 @@ def _stdio(args: argparse.Namespace) -> int:
     from .core.gateway import Gateway
     from .front.stdio import serve_stdio
 
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     config = load_config(args.config)
 
     async def run() -> None:
@@ -164,7 +137,7 @@ def _stdio(args: argparse.Namespace) -> int:
 def _catalog(args: argparse.Namespace) -> int:
     from .core.gateway import Gateway
 
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     config = load_config(args.config)
 
     async def run() -> dict[str, Any]:
