@@ -181,6 +181,8 @@ def start_gateway(workdir: Path, upstream_port: int, workers: int, protocol: str
   host: {HOST}
   port: {port}
   drain_timeout: 2
+auth:
+  allow_anonymous: true
 upstreams:
   fast:
     transport: streamable_http

@@ -16,8 +16,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from .auth import Authenticator
+from .auth.metadata import WELL_KNOWN, canonical_resource, protected_resource_metadata
 from .config import GatewayConfig, load_config
 from .core.gateway import Gateway
+from .front.auth_gate import AuthGate
 from .front.http import McpHttpFront
 from .front.security import OriginGuard
 from .front.sessions import SessionRegistry
@@ -39,10 +42,12 @@ class GatewayApp:
         sealer = Sealer.from_secrets(sealing_secrets(config))
         self.gateway = Gateway(config, self.backend, sealer)
         self.sessions = SessionRegistry(sealer, self.backend, server.session_idle_timeout, self.gateway.watches)
-        guard = OriginGuard.for_bind(
-            server.host, port if port is not None else server.port, server.allowed_hosts, server.allowed_origins
-        )
-        self.front = McpHttpFront(self.gateway, self.sessions, guard, server.lenient_version_header)
+        bound_port = port if port is not None else server.port
+        guard = OriginGuard.for_bind(server.host, bound_port, server.allowed_hosts, server.allowed_origins)
+        self.resource = canonical_resource(config.auth, server.host, bound_port, server.path)
+        self.authenticator = Authenticator(config.auth, self.resource) if config.auth is not None else None
+        gate = AuthGate(self.authenticator, self.resource) if self.authenticator is not None else None
+        self.front = McpHttpFront(self.gateway, self.sessions, guard, server.lenient_version_header, gate)
         self._mcp_path = server.path
         self._started = time.time()
         self._sweeper: asyncio.Task[None] | None = None
@@ -50,6 +55,9 @@ class GatewayApp:
             routes=[
                 Route("/healthz", self._healthz),
                 Route("/readyz", self._readyz),
+                # RFC 9728: the path-inserted document first, the root one for clients that try it.
+                Route(WELL_KNOWN + server.path.rstrip("/"), self._resource_metadata),
+                Route(WELL_KNOWN, self._resource_metadata),
             ],
             lifespan=self._lifespan,
         )
@@ -75,6 +83,14 @@ class GatewayApp:
         except BackendUnavailable as exc:
             log.error("state backend unavailable: %s (state.backend: %s)", exc, self.config.state.backend)
             raise
+        if self.authenticator is not None:
+            await self.authenticator.start()
+            log.info(
+                "auth: resource %s, %d issuer(s), %d API key(s)",
+                self.resource,
+                len(self.config.auth.issuers),
+                len(self.config.auth.api_keys),
+            )  # type: ignore[union-attr]
         await self.gateway.start()
         snapshot = self.gateway.snapshot
         log.info(
@@ -97,6 +113,8 @@ class GatewayApp:
         self.sessions.close_all()
         await self.gateway.stop()
         await self.backend.stop()
+        if self.authenticator is not None:
+            await self.authenticator.stop()
         log.info("stopped")
 
     def begin_drain(self) -> None:
@@ -109,6 +127,11 @@ class GatewayApp:
             expired = self.sessions.expire_idle()
             if expired:
                 log.info("expired %d idle session(s)", expired)
+
+    async def _resource_metadata(self, _request: Request) -> JSONResponse:
+        if self.config.auth is None:
+            return JSONResponse({"error": "this gateway does not use OAuth"}, status_code=404)
+        return JSONResponse(protected_resource_metadata(self.config.auth, self.resource))
 
     async def _healthz(self, _request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")

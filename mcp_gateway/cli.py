@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -57,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     catalog.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     catalog.set_defaults(handler=_catalog)
 
+    auth = commands.add_parser("auth", help="API keys for `auth.api_keys`")
+    auth_commands = auth.add_subparsers(dest="auth_command", required=True)
+    new_key = auth_commands.add_parser("new-key", help="generate an API key and print it with its config entry")
+    new_key.add_argument("--tenant", required=True)
+    new_key.add_argument("--subject", required=True)
+    new_key.add_argument("--scope", action="append", default=[], help="a scope (repeatable)")
+    new_key.set_defaults(handler=_auth_new_key)
+    hash_key = auth_commands.add_parser("hash-key", help="print the sha256 of an existing key (read from stdin)")
+    hash_key.set_defaults(handler=_auth_hash_key)
+
     config = commands.add_parser("config", help="check a config file or print its JSON Schema")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a gateway.yaml")
@@ -92,6 +103,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level)
     config = _with_overrides(load_config(args.config), args.host, args.port)
+    if config.auth is None or not (config.auth.allow_anonymous or config.auth.issuers or config.auth.api_keys):
+        print(
+            f"error: {args.config}: nothing authenticates callers. Configure `auth.issuers` (OAuth) or "
+            "`auth.api_keys`, or set `auth: {allow_anonymous: true}` for local development.",
+            file=sys.stderr,
+        )
+        return 2
     options = uvicorn_options(config, args.log_level)
     host, port = config.server.host, config.server.port
     log.info("mcp-gateway %s listening on http://%s:%d%s", __version__, host, port, config.server.path)
@@ -112,6 +130,26 @@ def _serve(args: argparse.Namespace) -> int:
             )
         return serve_workers(args.workers, options, config.server.drain_timeout)
     serve_one(create_app(config, port=port), options)
+    return 0
+
+
+def _auth_new_key(args: argparse.Namespace) -> int:
+    key = "mgw_" + secrets.token_urlsafe(32)
+    entry = {"sha256": hashlib.sha256(key.encode()).hexdigest(), "tenant": args.tenant, "subject": args.subject}
+    if args.scope:
+        entry["scopes"] = args.scope
+    print(f"key (give it to the client; it is not stored anywhere): {key}")
+    print("config entry for auth.api_keys:")
+    print(json.dumps(entry))
+    return 0
+
+
+def _auth_hash_key(_args: argparse.Namespace) -> int:
+    key = sys.stdin.readline().strip()
+    if not key:
+        print("error: no key on stdin", file=sys.stderr)
+        return 2
+    print(hashlib.sha256(key.encode()).hexdigest())
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ class Entry:
     definition: dict[str, Any]  # as sent to clients
     # Tools whose arguments are mirrored in `Mcp-Param-*` headers (SEP-2243): argument path -> header.
     param_headers: dict[tuple[str, ...], str] | None = None
+    scopes: frozenset[str] = frozenset()  # OAuth scopes a caller needs to use it (beyond its upstream's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +91,30 @@ class Snapshot:
     collisions: tuple[Collision, ...] = ()
     # Per kind, the merged caching hints of the upstreams that gave one (None: none did).
     cache: dict[str, CacheHint | None] = field(default_factory=lambda: dict.fromkeys(KINDS))
+    filtered: dict[tuple[str, frozenset[str]], tuple[Entry, ...]] = field(default_factory=dict, compare=False)
 
     def lookup(self, kind: str, exposed: str) -> Entry | None:
         return self.index[kind].get(exposed)
 
-    def page(self, kind: str, cursor: str | None, page_size: int) -> tuple[list[dict[str, Any]], str | None]:
-        items = self.lists[kind]
+    def page(
+        self, kind: str, cursor: str | None, page_size: int, hidden: frozenset[str] = frozenset()
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a list, without the items of the `hidden` upstreams."""
+        items = self.lists[kind] if not hidden else self._without(kind, hidden)
         start = _decode_cursor(cursor, kind) if cursor else 0
         end = start + page_size
         next_cursor = _encode_cursor(kind, end) if end < len(items) else None
         return [entry.definition for entry in items[start:end]], next_cursor
+
+    def _without(self, kind: str, hidden: frozenset[str]) -> tuple[Entry, ...]:
+        # Callers with the same visibility share one filtered list per snapshot.
+        key = (kind, hidden)
+        filtered = self.filtered.get(key)
+        if filtered is None:
+            filtered = tuple(entry for entry in self.lists[kind] if entry.upstream not in hidden)
+            if len(self.filtered) < 256:
+                self.filtered[key] = filtered
+        return filtered
 
 
 EMPTY = Snapshot(0, {k: () for k in KINDS}, {k: {} for k in KINDS})
@@ -107,10 +123,17 @@ EMPTY = Snapshot(0, {k: () for k in KINDS}, {k: {} for k in KINDS})
 class UpstreamView:
     """Turns one upstream's raw list items into catalog entries (curation + naming)."""
 
-    def __init__(self, name: str, namer: Namer, curators: dict[str, Curator]) -> None:
+    def __init__(
+        self,
+        name: str,
+        namer: Namer,
+        curators: dict[str, Curator],
+        tool_scopes: list[tuple[re.Pattern[str], frozenset[str]]] | None = None,
+    ) -> None:
         self.name = name
         self.namer = namer
         self.curators = curators  # keyed "tools", "prompts", "resources"
+        self.tool_scopes = tool_scopes or []  # (name glob, scopes), matched on the upstream's tool name
 
     def entries(self, kind: str, raw_items: Iterable[dict[str, Any]]) -> list[Entry]:
         curator = self.curators["resources" if kind == "resourceTemplates" else kind]
@@ -139,7 +162,12 @@ class UpstreamView:
                         log.warning("upstream %s: tool %r dropped: %s", self.name, original, problem)
                         continue
                     param_headers = x_mcp_header_map(schema) or None
-            out.append(Entry(exposed, self.name, original, definition, param_headers))
+            scopes = frozenset().union(*(req for glob, req in self.tool_scopes if glob.match(original)))
+            out.append(
+                Entry(
+                    exposed, self.name, original, definition, param_headers, scopes if kind == "tools" else frozenset()
+                )
+            )
         return out
 
     def _rewrite_ui_meta(self, tool: dict[str, Any]) -> None:

@@ -40,6 +40,13 @@ class _UpstreamBase(_Strict):
     prompts: ToolCuration = Field(default_factory=ToolCuration)
     resources: ToolCuration = Field(default_factory=ToolCuration)
     enabled: bool = True
+    required_scopes: list[str] = Field(
+        default_factory=list,
+        description="Scopes a caller needs to see and use this upstream; a call without them is a 403 step-up.",
+    )
+    tool_scopes: dict[str, list[str]] = Field(
+        default_factory=dict, description="Tool name glob -> scopes needed to call it (403 step-up)."
+    )
 
     @field_validator("prefix")
     @classmethod
@@ -96,6 +103,74 @@ class NamingConfig(_Strict):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
             raise ValueError("separator must use only A-Z a-z 0-9 _ . -")
         return value
+
+
+class IntrospectionConfig(_Strict):
+    """RFC 7662: opaque tokens are checked by asking the authorization server."""
+
+    endpoint: str = Field(description="The introspection endpoint URL.")
+    client_id: str
+    client_secret: str = Field(description="Use ${ENV} for it.")
+    cache_seconds: float = Field(
+        60.0, ge=0, description="How long an active answer is reused (never past the token's exp)."
+    )
+
+
+class IssuerConfig(_Strict):
+    """An authorization server whose tokens the gateway accepts."""
+
+    issuer: str = Field(description="Exact `iss` value; its RFC 8414 / OIDC metadata gives the JWKS.")
+    audience: list[str] | None = Field(
+        None, description="Accepted `aud` values; default: the gateway's own resource URI (RFC 8707)."
+    )
+    algorithms: list[
+        Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+    ] = Field(default_factory=lambda: ["RS256", "ES256"], description="Accepted JWS algorithms (never `none`).")
+    jwks_uri: str | None = Field(None, description="Default: from the issuer's metadata.")
+    leeway: float = Field(30.0, ge=0, le=300, description="Seconds of clock skew tolerated on exp/nbf/iat.")
+    introspection: IntrospectionConfig | None = Field(None, description="For opaque (non-JWT) tokens.")
+    tenant: str | None = Field(None, description="Every caller of this issuer belongs to this tenant.")
+
+
+class ApiKeyConfig(_Strict):
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the key (`mcp-gateway auth hash-key` prints it)."
+    )
+    tenant: str
+    subject: str
+    scopes: list[str] = Field(default_factory=list)
+
+
+class TenantRules(_Strict):
+    """How a token's claims decide its tenant; first match wins: claim, groups, issuer, default."""
+
+    claim: str | None = Field("tenant", description="A claim holding the tenant name.")
+    groups_claim: str = Field("groups", description="A claim holding the caller's groups (list or string).")
+    groups: dict[str, str] = Field(default_factory=dict, description="Group -> tenant.")
+    default: str | None = Field(None, description="Tenant when no rule matches; none: such callers are refused.")
+
+
+class AuthConfig(_Strict):
+    resource: str | None = Field(
+        None,
+        description=(
+            "The gateway's canonical resource URI (token audience, RFC 8707), e.g. https://gw.example.com/mcp. "
+            "Default: http://<host>:<port><path>."
+        ),
+    )
+    allow_anonymous: bool = Field(
+        False, description="Serve callers without credentials (local development only; logged loudly at start)."
+    )
+    anonymous_tenant: str = "default"
+    issuers: list[IssuerConfig] = Field(default_factory=list)
+    api_keys: list[ApiKeyConfig] = Field(default_factory=list)
+    tenants: TenantRules = Field(default_factory=TenantRules)
+    scopes_supported: list[str] = Field(
+        default_factory=list, description="Advertised in the protected resource metadata."
+    )
+    required_scopes: list[str] = Field(default_factory=list, description="Scopes every caller needs.")
+    resource_name: str | None = None
+    resource_documentation: str | None = None
 
 
 class SealingKey(_Strict):
@@ -168,6 +243,9 @@ class GatewayConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     naming: NamingConfig = Field(default_factory=NamingConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    auth: AuthConfig | None = Field(
+        None, description="Who may call the gateway. Absent: anonymous access (local development), logged loudly."
+    )
     upstreams: dict[str, Upstream] = Field(default_factory=dict)
 
     @field_validator("upstreams")

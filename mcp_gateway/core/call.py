@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 
+from ..auth.principal import Principal
 from ..version import LOG_LEVELS, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_VERSION
 
 
@@ -54,6 +55,10 @@ class ClientContext:
         return self.protocol_version in MODERN_PROTOCOL_VERSIONS
 
 
+# Who calls when nothing authenticates (stdio, in-process use): the operator on this machine.
+LOCAL_PRINCIPAL = Principal("default", "local", method="local")
+
+
 class CallSink(Protocol):
     """The client-bound stream of one call: where its notifications and server-to-client requests go."""
 
@@ -71,3 +76,4 @@ class Call:
     client: ClientContext
     sink: CallSink | None = None
     request_id: Any = None
+    principal: Principal = LOCAL_PRINCIPAL

@@ -7,12 +7,15 @@ returns. Upstream results pass through as parsed dicts with only the renames the
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.shared.inbound import mcp_param_headers
 
+from ..auth import insufficient_scope
 from ..catalog.catalog import KINDS, CacheHint, Catalog, Entry, Snapshot, UpstreamView
 from ..catalog.curation import Curator
 from ..catalog.naming import Namer, uri_scheme_prefix
@@ -90,7 +93,19 @@ class Gateway:
                     "prompts": Curator.from_config(upstream.prompts),
                     "resources": Curator.from_config(upstream.resources),
                 },
+                [
+                    (re.compile(fnmatch.translate(glob)), frozenset(scopes))
+                    for glob, scopes in upstream.tool_scopes.items()
+                ],
             )
+        # OAuth scopes: an upstream whose scopes a caller lacks is hidden from it; using it is a 403 step-up.
+        self._required_scopes = frozenset(config.auth.required_scopes) if config.auth is not None else frozenset()
+        self._upstream_scopes = {
+            name: frozenset(config.upstreams[name].required_scopes)
+            for name in self.views
+            if config.upstreams[name].required_scopes
+        }
+        self._hidden_by_scopes: dict[frozenset[str], frozenset[str]] = {}
         self.catalog = Catalog(list(self.views))
         self.pool = UpstreamPool(
             config.upstreams, self._upstream_up, self._upstream_down, self._upstream_notified, config.base_dir
@@ -197,15 +212,35 @@ class Gateway:
 
     # -- handlers ------------------------------------------------------------------------------------
 
-    def _named(self, kind: str, name: Any) -> Entry:
-        """The catalog entry of an exposed tool or prompt name; unknown names are invalid params."""
+    def _named(self, kind: str, name: Any, call: Call) -> Entry:
+        """The catalog entry of an exposed tool or prompt name; unknown names are invalid params, and one
+        the caller lacks scopes for is a 403 naming them."""
         entry = self.catalog.snapshot.index[kind].get(name) if isinstance(name, str) else None
         if entry is None:
             raise McpError(INVALID_PARAMS, f"Unknown {kind.rstrip('s')}: {name}")
+        self._check_scopes(entry.upstream, entry.scopes, call)
         return entry
 
+    def _check_scopes(self, upstream: str, extra: frozenset[str], call: Call) -> None:
+        needed = self._upstream_scopes.get(upstream, frozenset()) | extra
+        if needed and not needed <= call.principal.scopes:
+            missing = " ".join(sorted(needed - call.principal.scopes))
+            raise insufficient_scope(needed | self._required_scopes, f"this needs the scope(s): {missing}")
+
+    def hidden_upstreams(self, call: Call) -> frozenset[str]:
+        """Upstreams whose scopes the caller lacks: absent from its lists."""
+        if not self._upstream_scopes:
+            return frozenset()
+        scopes = call.principal.scopes
+        hidden = self._hidden_by_scopes.get(scopes)
+        if hidden is None:
+            hidden = frozenset(name for name, needed in self._upstream_scopes.items() if not needed <= scopes)
+            if len(self._hidden_by_scopes) < 1024:
+                self._hidden_by_scopes[scopes] = hidden
+        return hidden
+
     async def _call_tool(self, call: Call) -> dict[str, Any]:
-        entry = self._named("tools", call.params.get("name"))
+        entry = self._named("tools", call.params.get("name"), call)
         headers = None
         if entry.param_headers:
             arguments = call.params.get("arguments")
@@ -217,7 +252,7 @@ class Gateway:
             cursor = call.params.get("cursor")
             if cursor is not None and not isinstance(cursor, str):
                 raise McpError(INVALID_PARAMS, "cursor must be a string")
-            items, next_cursor = self.catalog.snapshot.page(kind, cursor, self._page_size)
+            items, next_cursor = self.catalog.snapshot.page(kind, cursor, self._page_size, self.hidden_upstreams(call))
             result: dict[str, Any] = {kind: items}
             if next_cursor is not None:
                 result["nextCursor"] = next_cursor
@@ -226,7 +261,7 @@ class Gateway:
         return list_items
 
     async def _get_prompt(self, call: Call) -> dict[str, Any]:
-        entry = self._named("prompts", call.params.get("name"))
+        entry = self._named("prompts", call.params.get("name"), call)
         return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
 
     async def _read_resource(self, call: Call) -> dict[str, Any]:
@@ -234,6 +269,7 @@ class Gateway:
         if not isinstance(uri, str):
             raise McpError(INVALID_PARAMS, "uri must be a string")
         upstream, original = self._resolve_uri(uri, call.client.modern)
+        self._check_scopes(upstream, frozenset(), call)
         try:
             result = await self._forward(upstream, call, {**call.params, "uri": original})
         except McpError as exc:
@@ -255,7 +291,8 @@ class Gateway:
         uri = call.params.get("uri")
         if not isinstance(uri, str):
             raise McpError(INVALID_PARAMS, "uri must be a string")
-        self._resolve_uri(uri, call.client.modern)  # unknown URIs are an error, as they would be upstream
+        upstream, _ = self._resolve_uri(uri, call.client.modern)  # unknown URIs are an error, as upstream
+        self._check_scopes(upstream, frozenset(), call)
         return {}
 
     async def _discover(self, call: Call) -> dict[str, Any]:
@@ -266,10 +303,11 @@ class Gateway:
         if not isinstance(ref, dict):
             raise McpError(INVALID_PARAMS, "ref must be an object")
         if ref.get("type") == "ref/prompt":
-            entry = self._named("prompts", ref.get("name"))
+            entry = self._named("prompts", ref.get("name"), call)
             upstream, new_ref = entry.upstream, {**ref, "name": entry.original}
         elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
             upstream, original = self._resolve_uri(ref["uri"], call.client.modern)
+            self._check_scopes(upstream, frozenset(), call)
             new_ref = {**ref, "uri": original}
         else:
             raise McpError(INVALID_PARAMS, "ref.type must be ref/prompt or ref/resource")
@@ -303,7 +341,9 @@ class Gateway:
             if "requestState" in params and not self.bridge.owns(params):
                 raise McpError(INVALID_PARAMS, "requestState is invalid: it was not issued by this gateway")
             return await self.bridge.run(
-                call, lambda relay: handle.request(call.method, first, relay=relay, headers=headers)
+                call,
+                lambda relay: handle.request(call.method, first, relay=relay, headers=headers),
+                call.principal.binding,
             )
         return await handle.request(call.method, params, relay=CallRelay(call), headers=headers)
 

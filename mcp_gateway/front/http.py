@@ -16,9 +16,11 @@ from typing import Any
 import orjson
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
+from ..auth import AuthError, Principal
 from ..core.gateway import Gateway
 from ..jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, McpError, notification, valid_id
 from ..version import META_VERSION
+from .auth_gate import AuthGate
 from .legacy import LegacyFront
 from .modern import ModernFront
 from .responses import BodyTooLarge, ClientGone, read_body, send_accepted, send_error
@@ -27,12 +29,20 @@ from .sessions import SessionRegistry
 
 log = logging.getLogger("mcp_gateway.front")
 
+ANONYMOUS = Principal("default", "anonymous")
+
 
 class McpHttpFront:
     def __init__(
-        self, gateway: Gateway, registry: SessionRegistry, guard: OriginGuard, lenient_version_header: bool = True
+        self,
+        gateway: Gateway,
+        registry: SessionRegistry,
+        guard: OriginGuard,
+        lenient_version_header: bool = True,
+        auth: AuthGate | None = None,
     ) -> None:
         self.gateway = gateway
+        self.auth = auth
         self.sessions = registry
         self.guard = guard
         self.draining = asyncio.Event()
@@ -48,23 +58,35 @@ class McpHttpFront:
             status, reason = rejected
             await send_error(send, status, None, McpError(INVALID_REQUEST, reason))
             return
+        principal = ANONYMOUS
+        if self.auth is not None:
+            try:
+                principal = await self.auth.principal(headers)
+            except AuthError as exc:
+                await self.auth.refuse(send, exc)
+                return
         method = scope["method"]
         if method == "POST":
-            await self._post(raw_headers, headers, receive, send)
+            await self._post(raw_headers, headers, receive, send, principal)
         elif method in ("GET", "DELETE") and _names_modern_version(headers) and b"mcp-session-id" not in headers:
             # 2026-07-28 has no standalone stream and no session to delete.
             error = McpError(INVALID_REQUEST, "Method not allowed: 2026-07-28 uses POST only")
             await send_error(send, 405, None, error, [(b"allow", b"POST")])
         elif method == "GET":
-            await self.legacy.get(headers, receive, send)
+            await self.legacy.get(headers, receive, send, principal)
         elif method == "DELETE":
-            await self.legacy.delete(headers, send)
+            await self.legacy.delete(headers, send, principal)
         else:
             error = McpError(INVALID_REQUEST, "Method not allowed")
             await send_error(send, 405, None, error, [(b"allow", b"GET, POST, DELETE")])
 
     async def _post(
-        self, raw_headers: list[tuple[bytes, bytes]], headers: dict[bytes, bytes], receive: Any, send: Any
+        self,
+        raw_headers: list[tuple[bytes, bytes]],
+        headers: dict[bytes, bytes],
+        receive: Any,
+        send: Any,
+        principal: Principal,
     ) -> None:
         try:
             body = await read_body(receive)
@@ -85,7 +107,7 @@ class McpHttpFront:
         method = message.get("method")
         request_id = message.get("id")
         if method is None:
-            await self.legacy.client_answer(headers, message, send)
+            await self.legacy.client_answer(headers, message, send, principal)
             return
         if not isinstance(method, str) or ("id" in message and not valid_id(request_id)):
             await send_error(send, 400, None, McpError(INVALID_REQUEST, "Invalid Request"))
@@ -97,22 +119,33 @@ class McpHttpFront:
             await send_error(send, 400, request_id, McpError(INVALID_PARAMS, "params must be an object"))
             return
         if _is_modern(method, params, headers):
-            await self.modern.post(raw_headers, headers, message, params, receive, send)
+            serving = self.modern.post(raw_headers, headers, message, params, receive, send, principal)
+            await self._guarded(serving, send, request_id)
             return
         if self.draining.is_set():
             await send_error(send, 503, request_id, McpError(INTERNAL_ERROR, "gateway is shutting down"))
             return
         if method == "initialize":
-            await self.legacy.initialize(request_id, params, send)
+            await self.legacy.initialize(request_id, params, send, principal)
             return
-        session = await self.legacy.session(headers, request_id, send)
+        session = await self.legacy.session(headers, request_id, send, principal)
         if session is None:
             return
         if "id" not in message:
             self.legacy.client_notification(session, method, params)
             await send_accepted(send)
             return
-        await self.legacy.request(session, request_id, method, params, send)
+        serving = self.legacy.request(session, request_id, method, params, send, principal)
+        await self._guarded(serving, send, request_id)
+
+    async def _guarded(self, serving: Any, send: Any, request_id: Any = None) -> None:
+        """Serve; a call refused for missing scopes becomes a 403 step-up challenge."""
+        try:
+            await serving
+        except AuthError as exc:
+            if self.auth is None:
+                raise
+            await self.auth.refuse(send, exc, request_id)
 
     async def _fan_out(self, method: str, params: dict[str, Any], uri: str | None) -> None:
         self.legacy.fan_out(orjson.dumps(notification(method, params)), uri)

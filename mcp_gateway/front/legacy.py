@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from mcp_types.version import KNOWN_PROTOCOL_VERSIONS
 
+from ..auth import Principal
 from ..core.call import Call, ClientContext
 from ..core.gateway import Gateway
 from ..jsonrpc import INVALID_REQUEST, McpError, request, result_message
@@ -36,22 +37,25 @@ class LegacyFront:
 
     # -- POST ----------------------------------------------------------------------------------------
 
-    async def initialize(self, request_id: Any, params: dict[str, Any], send: Any) -> None:
+    async def initialize(self, request_id: Any, params: dict[str, Any], send: Any, principal: Principal) -> None:
         if request_id is None:
             await send_error(send, 400, None, McpError(INVALID_REQUEST, "initialize must be a request"))
             return
         client = ClientContext.from_initialize(params)
-        session = await self.sessions.create(client)
+        session = await self.sessions.create(client, principal.binding)
         body = result_message(request_id, self.gateway.initialize_result(client.protocol_version))
         await send_json(send, 200, body, [(b"mcp-session-id", session.sid.encode())])
 
-    async def session(self, headers: dict[bytes, bytes], request_id: Any, send: Any) -> FrontSession | None:
-        """The request's session, or None after answering the error (missing, unknown, bad version)."""
+    async def session(
+        self, headers: dict[bytes, bytes], request_id: Any, send: Any, principal: Principal
+    ) -> FrontSession | None:
+        """The request's session, or None after answering the error (missing, unknown, bad version).
+        A session opened by another caller is unknown to this one (404)."""
         sid = headers.get(b"mcp-session-id")
         if sid is None:
             await send_error(send, 400, request_id, McpError(INVALID_REQUEST, "Bad Request: Missing session ID"))
             return None
-        session = await self.sessions.get(sid.decode("latin-1"))
+        session = await self.sessions.get(sid.decode("latin-1"), principal.binding)
         if session is None:
             await send_error(send, 404, request_id, McpError(SESSION_NOT_FOUND, "Session not found"))
             return None
@@ -62,12 +66,14 @@ class LegacyFront:
             return None
         return session
 
-    async def client_answer(self, headers: dict[bytes, bytes], message: dict[str, Any], send: Any) -> None:
+    async def client_answer(
+        self, headers: dict[bytes, bytes], message: dict[str, Any], send: Any, principal: Principal
+    ) -> None:
         """The client answers a request we sent it (sampling, elicitation, roots)."""
         if "result" not in message and "error" not in message:
             await send_error(send, 400, None, McpError(INVALID_REQUEST, "Invalid Request: no method"))
             return
-        session = await self.session(headers, None, send)
+        session = await self.session(headers, None, send, principal)
         if session is None:
             return
         await self.sessions.route_answer(session, message)
@@ -82,10 +88,16 @@ class LegacyFront:
                 task.cancel()
 
     async def request(
-        self, session: FrontSession, request_id: Any, method: str, params: dict[str, Any], send: Any
+        self,
+        session: FrontSession,
+        request_id: Any,
+        method: str,
+        params: dict[str, Any],
+        send: Any,
+        principal: Principal,
     ) -> None:
         stream = ResponseStream(send, [(b"mcp-session-id", session.sid.encode())], self._asker(session))
-        call = Call(method, params, session.client, stream, request_id)
+        call = Call(method, params, session.client, stream, request_id, principal)
         task = asyncio.current_task()
         assert task is not None
         session.inflight[request_id] = task
@@ -128,11 +140,11 @@ class LegacyFront:
 
     # -- GET: the standalone stream ------------------------------------------------------------------
 
-    async def get(self, headers: dict[bytes, bytes], receive: Any, send: Any) -> None:
+    async def get(self, headers: dict[bytes, bytes], receive: Any, send: Any, principal: Principal) -> None:
         if b"text/event-stream" not in headers.get(b"accept", b""):
             await send_error(send, 406, None, McpError(INVALID_REQUEST, "Accept must include text/event-stream"))
             return
-        session = await self.session(headers, None, send)
+        session = await self.session(headers, None, send, principal)
         if session is None:
             return
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1024)
@@ -152,7 +164,7 @@ class LegacyFront:
                     data = await asyncio.wait_for(queue.get(), _KEEPALIVE_SECONDS)
                 except TimeoutError:
                     await send({"type": "http.response.body", "body": sse.KEEPALIVE, "more_body": True})
-                    await self.sessions.get(session.sid)  # an open stream keeps its session alive
+                    await self.sessions.get(session.sid, session.binding)  # an open stream keeps it alive
                     continue
                 if not data:
                     break
@@ -165,8 +177,8 @@ class LegacyFront:
             if queue in session.streams:
                 session.streams.remove(queue)
 
-    async def delete(self, headers: dict[bytes, bytes], send: Any) -> None:
-        session = await self.session(headers, None, send)
+    async def delete(self, headers: dict[bytes, bytes], send: Any, principal: Principal) -> None:
+        session = await self.session(headers, None, send, principal)
         if session is None:
             return
         await self.sessions.end(session)

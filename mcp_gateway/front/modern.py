@@ -22,6 +22,7 @@ from mcp.shared.inbound import (
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
+from ..auth import Principal
 from ..core.call import Call, ClientContext
 from ..core.gateway import SUPPORTED_VERSIONS, Gateway
 from ..jsonrpc import (
@@ -131,6 +132,7 @@ class ModernFront:
         params: dict[str, Any],
         receive: Any,
         send: Any,
+        principal: Principal,
     ) -> None:
         method: str = message["method"]
         request_id = message.get("id")
@@ -171,7 +173,7 @@ class ModernFront:
             await self._listen(request_id, params, headers, receive, send)
             return
         stream = ResponseStream(send, [], None)
-        call = Call(method, params, client, stream, request_id)
+        call = Call(method, params, client, stream, request_id, principal)
         payload, error = await self._run_cancellable(call, receive)
         if payload is None:
             return  # the client hung up: cancelled

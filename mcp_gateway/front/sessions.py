@@ -51,6 +51,7 @@ class FrontSession:
     client: ClientContext
     last_seen: float
     last_touched: float
+    binding: bytes = b""  # the caller it was opened by (tenant and subject)
     streams: list[asyncio.Queue[bytes]] = field(default_factory=list)
     subscriptions: set[str] = field(default_factory=set)
     awaiting: dict[Any, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
@@ -121,7 +122,7 @@ class SessionRegistry:
         sid = self._sealer.seal(payload, SESSION_PURPOSE, bound_to)
         client.session_id = sid
         now = time.monotonic()
-        session = FrontSession(sid, record_key(sid), client, now, now)
+        session = FrontSession(sid, record_key(sid), client, now, now, bound_to)
         try:
             await self._backend.session_create(session.key, {"t": str(payload["t"])}, self._idle_timeout)
         except BackendUnavailable as exc:
@@ -135,6 +136,8 @@ class SessionRegistry:
         session = self._sessions.get(sid)
         if session is None:
             return await self._adopt(sid, bound_to)
+        if session.binding != bound_to:
+            return None  # another caller's session: as good as unknown
         now = time.monotonic()
         if now - session.last_touched > self._idle_timeout / 4:
             # Liveness is shared: extend the record now and then, not on every call.
@@ -180,7 +183,7 @@ class SessionRegistry:
             log_level=level or None,
         )
         now = time.monotonic()
-        session = FrontSession(sid, key, client, now, now)
+        session = FrontSession(sid, key, client, now, now, bound_to)
         session.subscriptions.update(name[len(_SUBSCRIPTION) :] for name in fields if name.startswith(_SUBSCRIPTION))
         self._remember(session)
         return session

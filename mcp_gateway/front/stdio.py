@@ -150,7 +150,7 @@ class StdioFront:
     ) -> None:
         call = Call(method, params, client or self._client, sink or self, request_id)
         try:
-            payload, error = await answer(self.gateway, call, self._cancelled)
+            payload, error = await answer(self.gateway, call, self._cancelled, raise_auth=False)
             if error is None:
                 await self._after(method, params)
         finally:

@@ -112,6 +112,7 @@ class Gateway:
     def __init__(self, config: dict[str, Any], tmp_path: Path, *, extra_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         config = {**config, "server": {**config.get("server", {}), "port": self.port}}
+        config.setdefault("auth", {"allow_anonymous": True})  # tests that are not about auth
         self.config_path = tmp_path / f"gateway-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.url = f"http://127.0.0.1:{self.port}/mcp"
