@@ -25,6 +25,68 @@ class ToolCuration(_Strict):
     descriptions: dict[str, str] = Field(default_factory=dict, description="Upstream name -> description override.")
 
 
+class TokenEndpoint(_Strict):
+    token_url: str | None = Field(None, description="The token endpoint; default: from `issuer`'s metadata.")
+    issuer: str | None = Field(None, description="Authorization server whose RFC 8414 metadata names the endpoint.")
+    client_id: str
+    client_secret: str = Field(description="Use ${ENV} for it.")
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    scope: str | None = Field(None, description="Space-separated scopes to ask for.")
+    resource: str | None = Field(None, description="RFC 8707 resource (token audience); default: the upstream's url.")
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> TokenEndpoint:
+        if not self.token_url and not self.issuer:
+            raise ValueError("set token_url or issuer")
+        return self
+
+
+class HeaderCredentials(_Strict):
+    """A fixed secret (API key, personal access token) from the environment or a file."""
+
+    type: Literal["header"] = "header"
+    header: str = Field("Authorization", description="Header to carry it.")
+    value: str | None = Field(None, description="The secret; use ${ENV}.")
+    value_file: str | None = Field(None, description="A file holding the secret (re-read when it changes).")
+    format: str = Field("Bearer {value}", description='How the header value is built; "{value}" for raw keys.')
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HeaderCredentials:
+        if (self.value is None) == (self.value_file is None):
+            raise ValueError("set exactly one of value and value_file")
+        return self
+
+
+class ClientCredentials(TokenEndpoint):
+    """OAuth 2 client credentials: the gateway's own token for this upstream, cached and refreshed."""
+
+    type: Literal["client_credentials"] = "client_credentials"
+
+
+class TokenExchangeCredentials(TokenEndpoint):
+    """RFC 8693: each caller's token is exchanged for one meant for this upstream (cached per caller).
+    The gateway's own traffic (listing, health) uses a client-credentials token of the same client."""
+
+    type: Literal["token_exchange"] = "token_exchange"
+    audience: str | None = Field(None, description="RFC 8693 audience, if the server wants one beside resource.")
+
+
+class PerSubjectCredentials(_Strict):
+    """A credential per caller (e.g. each user's personal access token) from a secrets file."""
+
+    type: Literal["per_subject"] = "per_subject"
+    file: str = Field(description="YAML/JSON mapping 'tenant/subject' or 'subject' -> secret (re-read on change).")
+    header: str = "Authorization"
+    format: str = "Bearer {value}"
+    service_value: str | None = Field(None, description="The gateway's own credential for listing and health.")
+
+
+UpstreamCredentials = Annotated[
+    HeaderCredentials | ClientCredentials | TokenExchangeCredentials | PerSubjectCredentials,
+    Field(discriminator="type"),
+]
+
+
 class _UpstreamBase(_Strict):
     prefix: str | None = Field(None, description="Name prefix; defaults to the upstream's name.")
     prefixing: bool = Field(True, description="Set false to expose this upstream's names unprefixed.")
@@ -60,6 +122,9 @@ class HttpUpstream(_UpstreamBase):
     transport: Literal["streamable_http"] = "streamable_http"
     url: str = Field(description="The upstream MCP endpoint, e.g. http://127.0.0.1:3001/mcp")
     headers: dict[str, str] = Field(default_factory=dict, description="Static headers sent on every request.")
+    credentials: UpstreamCredentials | None = Field(
+        None, description="How the gateway authenticates to this upstream; the caller's token is never forwarded."
+    )
 
     @field_validator("url")
     @classmethod

@@ -342,10 +342,14 @@ class Gateway:
                 raise McpError(INVALID_PARAMS, "requestState is invalid: it was not issued by this gateway")
             return await self.bridge.run(
                 call,
-                lambda relay: handle.request(call.method, first, relay=relay, headers=headers),
+                lambda relay: handle.request(
+                    call.method, first, relay=relay, headers=headers, principal=call.principal
+                ),
                 call.principal.binding,
             )
-        return await handle.request(call.method, params, relay=CallRelay(call), headers=headers)
+        return await handle.request(
+            call.method, params, relay=CallRelay(call), headers=headers, principal=call.principal
+        )
 
     def _resolve_uri(self, uri: str, modern: bool = False) -> tuple[str, str]:
         unprefixed: list[UpstreamView] = []
@@ -438,7 +442,7 @@ class Gateway:
         for _ in range(_MAX_UPSTREAM_PAGES):
             params = {"cursor": cursor} if cursor else {}
             try:
-                result = await session.request(_LIST_METHOD[kind], params)
+                result = await handle.request(_LIST_METHOD[kind], params)
             except McpError as exc:
                 log.warning("upstream %s: %s failed: %s", handle.name, _LIST_METHOD[kind], exc.message)
                 break

@@ -18,8 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..auth.principal import Principal
 from ..config import HttpUpstream, SseUpstream, StdioUpstream, Upstream
 from ..jsonrpc import McpError
+from .credentials import build_credentials
 from .relay import Relay
 from .session import UpstreamSession
 from .transport import Transport, UpstreamGone
@@ -68,6 +70,7 @@ class UpstreamHandle:
         self.config = config
         self.base_dir = base_dir
         self.session: UpstreamSession | None = None
+        self.credentials = build_credentials(name, getattr(config, "credentials", None), getattr(config, "url", ""))
         self.health = Health(since=time.time())
         self.first_attempt = asyncio.Event()
         self._on_up = on_up
@@ -82,6 +85,8 @@ class UpstreamHandle:
     async def _supervise(self) -> None:
         max_delay = getattr(self.config, "restart_backoff_max", 30.0)
         delay = 0.25
+        if self.credentials is not None:
+            await self.credentials.start()
         while not self._stopping:
             session = UpstreamSession(
                 self.name,
@@ -93,6 +98,8 @@ class UpstreamHandle:
             )
             try:
                 async with asyncio.timeout(self.config.connect_timeout * 2):
+                    if self.credentials is not None:
+                        session.transport.set_auth_headers(await self.credentials.service_headers())
                     await session.open()
             except asyncio.CancelledError:
                 await _close_quietly(session)
@@ -162,10 +169,19 @@ class UpstreamHandle:
         *,
         relay: Relay | None = None,
         headers: dict[str, str] | None = None,
+        principal: Principal | None = None,
     ) -> dict[str, Any]:
+        """One request on behalf of `principal` (None: the gateway's own, e.g. a catalog walk)."""
         session = self.session
         if session is None:
             raise UpstreamGone(self.name, self.health.error or "not connected yet")
+        credentials = self.credentials
+        if credentials is not None:
+            if credentials.service_due():
+                session.transport.set_auth_headers(await credentials.service_headers())
+            if credentials.per_caller and principal is not None:
+                caller = await credentials.caller_headers(principal)
+                headers = {**headers, **caller} if headers else caller
         return await session.request(method, params, relay=relay, headers=headers)
 
     async def stop(self) -> None:
@@ -177,6 +193,8 @@ class UpstreamHandle:
                 await self._task
         if session is not None:
             await _close_quietly(session)
+        if self.credentials is not None:
+            await self.credentials.stop()
 
 
 class UpstreamPool:

@@ -58,6 +58,9 @@ class Transport(ABC):
     def set_session_headers(self, headers: dict[str, str]) -> None:  # noqa: B027 - optional hook
         """Headers to send on every later request (HTTP only: session id, protocol version)."""
 
+    def set_auth_headers(self, headers: dict[str, str]) -> None:  # noqa: B027 - optional hook
+        """The gateway's own credential for this upstream (HTTP only), replacing the previous one."""
+
     async def start_listening(self) -> None:  # noqa: B027 - optional hook
         """Open the server-to-client channel for unsolicited messages (HTTP GET stream), if any."""
 

@@ -34,6 +34,7 @@ class StreamableHttpTransport(Transport):
         self.url = url
         self._static_headers = {k.lower(): v for k, v in headers.items()}
         self._session_headers: dict[str, str] = {}
+        self._auth_headers: dict[str, str] = {}
         self._connect_timeout = connect_timeout
         self._http: aiohttp.ClientSession | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -46,11 +47,16 @@ class StreamableHttpTransport(Transport):
             "content-type": "application/json",
             "accept": _ACCEPT,
             **self._static_headers,
+            **self._auth_headers,
             **self._session_headers,
         }
 
     def set_session_headers(self, headers: dict[str, str]) -> None:
         self._session_headers = {k.lower(): v for k, v in headers.items()}
+        self._rebuild_headers()
+
+    def set_auth_headers(self, headers: dict[str, str]) -> None:
+        self._auth_headers = {k.lower(): v for k, v in headers.items()}
         self._rebuild_headers()
 
     async def start(self) -> None:

@@ -21,11 +21,15 @@ class LegacySseTransport(StreamTransport):
     def __init__(self, name: str, url: str, headers: dict[str, str], connect_timeout: float) -> None:
         super().__init__(name)
         self.url = url
-        self._headers = {k.lower(): v for k, v in headers.items()}
+        self._base_headers = {k.lower(): v for k, v in headers.items()}
+        self._headers = dict(self._base_headers)
         self._connect_timeout = connect_timeout
         self._http: aiohttp.ClientSession | None = None
         self._endpoint: str | None = None
         self._reader: asyncio.Task[None] | None = None
+
+    def set_auth_headers(self, headers: dict[str, str]) -> None:
+        self._headers = {**self._base_headers, **{k.lower(): v for k, v in headers.items()}}
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(
