@@ -16,7 +16,6 @@ from joserfc.jwk import KeySet
 
 log = logging.getLogger("mcp_gateway.auth")
 
-REFETCH_INTERVAL = 30.0  # seconds between JWKS fetches triggered by unknown key ids
 _METADATA_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
 
 
@@ -25,8 +24,11 @@ class KeyUnavailable(Exception):
 
 
 class IssuerKeys:
-    def __init__(self, issuer: str, jwks_uri: str | None, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, issuer: str, jwks_uri: str | None, http: aiohttp.ClientSession, refetch_interval: float = 10.0
+    ) -> None:
         self.issuer = issuer
+        self._refetch_interval = refetch_interval
         self._jwks_uri = jwks_uri
         self._http = http
         self._keys: dict[str, Any] = {}  # kid -> joserfc key
@@ -42,7 +44,7 @@ class IssuerKeys:
             return key
         async with self._lock:
             key = self._lookup(kid)
-            if key is None and time.monotonic() - self._fetched_at >= REFETCH_INTERVAL:
+            if key is None and time.monotonic() - self._fetched_at >= self._refetch_interval:
                 await self._fetch()
                 key = self._lookup(kid)
         if key is None:

@@ -37,7 +37,7 @@ class TrustedIssuer:
         self.issuer = config.issuer
         self.audiences = audiences
         self.algorithms = frozenset(config.algorithms)
-        self.keys = IssuerKeys(config.issuer, config.jwks_uri, http)
+        self.keys = IssuerKeys(config.issuer, config.jwks_uri, http, config.jwks_refetch_interval)
         self.introspection = Introspector(config.introspection, http) if config.introspection else None
 
 

@@ -192,6 +192,9 @@ class IssuerConfig(_Strict):
         Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
     ] = Field(default_factory=lambda: ["RS256", "ES256"], description="Accepted JWS algorithms (never `none`).")
     jwks_uri: str | None = Field(None, description="Default: from the issuer's metadata.")
+    jwks_refetch_interval: float = Field(
+        10.0, ge=0, description="Least seconds between JWKS fetches caused by tokens with an unknown `kid`."
+    )
     leeway: float = Field(30.0, ge=0, le=300, description="Seconds of clock skew tolerated on exp/nbf/iat.")
     introspection: IntrospectionConfig | None = Field(None, description="For opaque (non-JWT) tokens.")
     tenant: str | None = Field(None, description="Every caller of this issuer belongs to this tenant.")

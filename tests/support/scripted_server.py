@@ -24,6 +24,8 @@ can carry them on, and is driven entirely by command-line options::
     --page-size K                 paginate tools/prompts/resources/templates lists, K per page,
                                   with opaque cursors (default: everything on one page).
     --record FILE                 append one JSON line per received message to FILE (flushed).
+    --require-bearer              http only: answer 401 to any request without `Authorization: Bearer`
+                                  (the recorded ``headers`` show which credential arrived).
     --json-response               http only: answer POSTs with application/json instead of SSE.
                                   Progress and logs related to a call are then dropped by the SDK,
                                   and legacy-era sample/elicit/roots return an isError result (no
@@ -186,6 +188,7 @@ class Options:
     page_size: int | None
     record: str | None
     json_response: bool
+    require_bearer: bool
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -203,6 +206,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--page-size", type=int, default=None)
     parser.add_argument("--record", default=None)
     parser.add_argument("--json-response", action="store_true")
+    parser.add_argument("--require-bearer", action="store_true")
     ns = parser.parse_args(argv)
     if ns.page_size is not None and ns.page_size < 1:
         parser.error("--page-size must be >= 1")
@@ -220,6 +224,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         page_size=ns.page_size,
         record=ns.record,
         json_response=ns.json_response,
+        require_bearer=ns.require_bearer,
     )
 
 
@@ -699,13 +704,32 @@ def _security(host: str) -> TransportSecuritySettings | None:
     )
 
 
-def build_http_app(scripted: ScriptedServer) -> Starlette:
-    return scripted.server.streamable_http_app(
+def build_http_app(scripted: ScriptedServer) -> Any:
+    app = scripted.server.streamable_http_app(
         streamable_http_path="/mcp",
         json_response=scripted.opts.json_response,
         host=scripted.opts.host,
         transport_security=_security(scripted.opts.host),
     )
+    return _BearerRequired(app) if scripted.opts.require_bearer else app
+
+
+class _BearerRequired:
+    """--require-bearer: an upstream that wants a credential of its own on every HTTP request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            value = dict(scope["headers"]).get(b"authorization", b"")
+            if not value.lower().startswith(b"bearer ") or len(value) <= 7:
+                body = b'{"error":"invalid_token"}'
+                headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
+                await send({"type": "http.response.start", "status": 401, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 def build_sse_app(scripted: ScriptedServer) -> Starlette:
