@@ -232,3 +232,169 @@ def test_serve_refuses_to_start_without_an_explicit_auth_choice(tmp_path):
         assert "nothing authenticates callers" in "".join(gw.proc.output)
     finally:
         gw.stop()
+
+
+# -- the SDK client logs in -------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_sdk_client_logs_in_through_the_authorization_server_and_calls_tools(protected, auth_server):
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.auth import OAuthClientProvider, TokenStorage
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+
+    gw, record = protected
+
+    class Memory(TokenStorage):
+        def __init__(self) -> None:
+            self.tokens = self.client = None
+
+        async def get_tokens(self):
+            return self.tokens
+
+        async def set_tokens(self, tokens) -> None:
+            self.tokens = tokens
+
+        async def get_client_info(self):
+            return self.client
+
+        async def set_client_info(self, client) -> None:
+            self.client = client
+
+    redirected: dict[str, str] = {}
+
+    async def open_browser(url: str) -> None:  # the "user" approves at once
+        async with httpx.AsyncClient() as browser:
+            response = await browser.get(url)
+        assert response.status_code == 302, response.text
+        redirected["location"] = response.headers["location"]
+
+    async def callback() -> AuthorizationCodeResult:
+        query = parse_qs(urlsplit(redirected["location"]).query)
+        return AuthorizationCodeResult(code=query["code"][0], state=query["state"][0], iss=query["iss"][0])
+
+    storage = Memory()
+    provider = OAuthClientProvider(
+        gw.url,
+        OAuthClientMetadata(
+            redirect_uris=["http://127.0.0.1:3030/callback"], client_name="sdk test", scope="mcp:tools"
+        ),
+        storage,
+        open_browser,
+        callback,
+    )
+    for mode in ("2026-07-28", "legacy"):
+        http = httpx2.AsyncClient(auth=provider, timeout=30)
+        async with http, Client(streamable_http_client(gw.url, http_client=http), mode=mode, cache=None) as client:
+            assert "up__tool_0" in {tool.name for tool in (await client.list_tools()).tools}
+            result = await client.call_tool("up__tool_0", {"who": mode})
+            assert json.loads(result.content[0].text)["arguments"] == {"who": mode}
+    assert storage.tokens is not None and storage.client is not None  # registered (DCR) and logged in once
+    assert len(_tool_calls(record)) == 2
+    requests = httpx.get(f"{auth_server.issuer}/test/requests").json()
+    grants = [r["grant_type"] for r in requests]
+    assert grants.count("authorization_code") == 1
+    code_grant = next(r for r in requests if r["grant_type"] == "authorization_code")
+    assert code_grant["resource"] == gw.url  # RFC 8707: the token is for this gateway
+
+
+# -- upstream credentials ---------------------------------------------------------------------------------
+
+
+def _received_tokens(record) -> list[str]:
+    tokens = []
+    for entry in read_records(record):
+        value = (entry.get("headers") or {}).get("authorization", "")
+        if value.startswith("Bearer "):
+            tokens.append(value[7:])
+    return tokens
+
+
+def test_an_upstream_gets_an_exchanged_token_per_caller_never_the_callers_own(
+    upstreams, gateway, auth_server, tmp_path
+):
+    from tests.support.oauth import GATEWAY_CLIENT, claims_of
+
+    record = tmp_path / "up.jsonl"
+    _, url = upstreams("--name", "up", "--tools", "1", "--record", str(record), "--require-bearer")
+    credentials = {
+        "type": "token_exchange",
+        "issuer": auth_server.issuer,
+        "client_id": GATEWAY_CLIENT[0],
+        "client_secret": GATEWAY_CLIENT[1],
+    }
+    gw = gateway(
+        {
+            "auth": {"issuers": [auth_server.issuer_config()]},
+            "upstreams": {"up": {"transport": "streamable_http", "url": url, "credentials": credentials}},
+        },
+        upstreams_ready=1,
+    )
+    alice = auth_server.mint(aud=gw.url, sub="alice")
+    bob = auth_server.mint(aud=gw.url, sub="bob", tenant="support")
+    for token in (alice, bob, alice):
+        assert final_message(_call(gw.url, bearer(token)))["result"]["resultType"] == "complete"
+    received = _received_tokens(record)
+    assert alice not in received and bob not in received
+    calls = [
+        claims_of(e["headers"]["authorization"][7:]) for e in read_records(record) if e.get("method") == "tools/call"
+    ]
+    assert [c["sub"] for c in calls] == ["alice", "bob", "alice"]
+    assert all(c["aud"] == url and c["act"] == {"sub": GATEWAY_CLIENT[0]} for c in calls)
+    # The gateway's own traffic (discover/initialize, listing) used a client-credentials token.
+    own = [claims_of(t) for t in received if claims_of(t)["sub"] == GATEWAY_CLIENT[0]]
+    assert own and all(c["aud"] == url for c in own)
+    # One exchange per caller: alice's second call reused hers.
+    grants = [r["grant_type"] for r in httpx.get(f"{auth_server.issuer}/test/requests").json()]
+    assert grants.count("urn:ietf:params:oauth:grant-type:token-exchange") == 2
+
+
+def test_an_upstream_gets_the_configured_secret_or_a_per_subject_one(
+    upstreams, gateway, auth_server, tmp_path, monkeypatch
+):
+    fixed_record, personal_record = tmp_path / "fixed.jsonl", tmp_path / "personal.jsonl"
+    _, fixed_url = upstreams("--name", "fixed", "--tools", "1", "--record", str(fixed_record), "--require-bearer")
+    _, personal_url = upstreams(
+        "--name", "personal", "--tools", "1", "--record", str(personal_record), "--require-bearer"
+    )
+    secrets_file = tmp_path / "pats.yaml"
+    secrets_file.write_text("alice: alice-personal-token\nsupport/bob: bob-personal-token\n")
+    monkeypatch.setenv("FIXED_UPSTREAM_TOKEN", "the-fixed-upstream-token")
+    gw = gateway(
+        {
+            "auth": {"issuers": [auth_server.issuer_config()]},
+            "upstreams": {
+                "fixed": {
+                    "transport": "streamable_http",
+                    "url": fixed_url,
+                    "credentials": {"type": "header", "value": "${FIXED_UPSTREAM_TOKEN}"},
+                },
+                "personal": {
+                    "transport": "streamable_http",
+                    "url": personal_url,
+                    "credentials": {"type": "per_subject", "file": str(secrets_file), "service_value": "gateway-own"},
+                },
+            },
+        },
+        upstreams_ready=2,
+    )
+    alice = auth_server.mint(aud=gw.url, sub="alice")
+    bob = auth_server.mint(aud=gw.url, sub="bob", tenant="support")
+    carol = auth_server.mint(aud=gw.url, sub="carol", tenant="eng")
+    for token in (alice, bob):
+        for tool in ("fixed__tool_0", "personal__tool_0"):
+            response = modern_post(gw.url, "tools/call", {"name": tool, "arguments": {}}, headers=bearer(token))
+            assert final_message(response)["result"]["resultType"] == "complete"
+    assert set(_received_tokens(fixed_record)) == {"the-fixed-upstream-token"}
+    personal_calls = [
+        e["headers"]["authorization"] for e in read_records(personal_record) if e.get("method") == "tools/call"
+    ]
+    assert personal_calls == ["Bearer alice-personal-token", "Bearer bob-personal-token"]
+    # A caller with no secret configured gets a clear error, and nothing reaches the upstream.
+    refused = modern_post(gw.url, "tools/call", {"name": "personal__tool_0", "arguments": {}}, headers=bearer(carol))
+    assert "no credential is configured for 'carol'" in refused.text
+    assert len([e for e in read_records(personal_record) if e.get("method") == "tools/call"]) == 2
