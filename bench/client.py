@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 from typing import Any
 
@@ -101,11 +102,21 @@ def request_bytes(port: int, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+AUTHORIZATION_ENV = "MCP_BENCH_AUTHORIZATION"
+
+
+def auth_headers() -> dict[str, str]:
+    """The credential the load sends (set by run.py for the JWT run; load processes inherit it)."""
+    value = os.environ.get(AUTHORIZATION_ENV)
+    return {"Authorization": value} if value else {}
+
+
 def base_headers(session_id: str | None, version: str, modern: bool) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json",
         "Accept": "application/json, text/event-stream",
         "Mcp-Protocol-Version": version,
+        **auth_headers(),
     }
     if session_id:
         headers["Mcp-Session-Id"] = session_id
@@ -153,6 +164,7 @@ def handshake(port: int) -> str:
             "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": CLIENT_INFO},
         }
         headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        headers |= auth_headers()
         status, answer_headers, body = conn.exchange(request_bytes(port, json.dumps(init).encode(), headers))
         sid = answer_headers.get("mcp-session-id")
         if status != 200 or not sid:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from client import CALL_TIMEOUT_S, HOST, Conn, answer_problem, base_headers, call_body, request_bytes
+from client import AUTHORIZATION_ENV, CALL_TIMEOUT_S, HOST, Conn, answer_problem, base_headers, call_body, request_bytes
 from procs import BENCH, Proc
 
 LUA = BENCH / "wrk_mcp.lua"
@@ -182,6 +182,7 @@ def wrk_load(
             version,
             "1" if modern else "0",
             "0",
+            os.environ.get(AUTHORIZATION_ENV) or "-",
         ]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
         if "WRK_RESULT" not in done.stdout:

@@ -172,17 +172,35 @@ def start_upstream(workdir: Path) -> tuple[Proc, int]:
     raise SystemExit(f"fast_upstream did not start:\n{proc.log_text()[-2000:]}")
 
 
-def start_gateway(workdir: Path, upstream_port: int, workers: int, protocol: str) -> tuple[Proc, int, str]:
+def start_auth_server(workdir: Path) -> tuple[Proc, str]:
+    """The test suite's OAuth server (tests/support/oauth_server.py): it issues the JWT the load sends."""
+    proc = Proc(
+        "oauth",
+        [sys.executable, str(BENCH.parent / "tests" / "support" / "oauth_server.py"), "--port", "0"],
+        workdir / "oauth.log",
+        capture_stdout=True,
+    )
+    assert proc.popen.stdout is not None
+    line = proc.popen.stdout.readline().decode()
+    if not line.startswith("READY"):
+        proc.stop()
+        raise SystemExit(f"oauth_server did not start:\n{proc.log_text()[-2000:]}")
+    return proc, line.split()[1]
+
+
+def start_gateway(
+    workdir: Path, upstream_port: int, workers: int, protocol: str, issuer: str | None = None
+) -> tuple[Proc, int, str]:
     """Start `mcp-gateway serve` and wait for /readyz 200. Returns (process, port, readyz body)."""
     port = _free_port()
-    config = workdir / f"gateway-w{workers}.yaml"
+    config = workdir / f"gateway-w{workers}{'-jwt' if issuer else ''}.yaml"
+    auth = f"auth:\n  issuers:\n    - issuer: {issuer}" if issuer else "auth:\n  allow_anonymous: true"
     config.write_text(
         f"""server:
   host: {HOST}
   port: {port}
   drain_timeout: 2
-auth:
-  allow_anonymous: true
+{auth}
 upstreams:
   fast:
     transport: streamable_http

@@ -38,15 +38,16 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: import the sibling modules
 
-from client import LEGACY, MODERN, answer_problem, handshake, probe_call
+from client import AUTHORIZATION_ENV, HOST, LEGACY, MODERN, answer_problem, handshake, probe_call
 from loadgen import Load, python_load, sequential, wrk_load
-from procs import GatewayFailed, Proc, start_gateway, start_upstream
+from procs import GatewayFailed, Proc, start_auth_server, start_gateway, start_upstream
 
 BUDGET_P50_MS = 0.5
 BUDGET_P99_MS = 2.0
@@ -106,14 +107,15 @@ def run_gateway(
     workers: int,
     modern_too: bool,
     report: dict[str, Any],
+    issuer: str | None = None,
 ) -> list[Load]:
-    label = f"gateway ({workers} worker{'s' if workers > 1 else ''})"
+    label = f"gateway ({workers} worker{'s' if workers > 1 else ''}{', JWT' if issuer else ''})"
     info: dict[str, Any] = {"workers": workers, "errors": []}
     report["gateways"].append(info)
     loads: list[Load] = []
     print(f"starting {label} ...", flush=True)
     try:
-        gateway, port, ready = start_gateway(workdir, upstream_port, workers, s.upstream_protocol)
+        gateway, port, ready = start_gateway(workdir, upstream_port, workers, s.upstream_protocol, issuer)
     except GatewayFailed as exc:
         info["errors"].append(str(exc))
         exc.proc.stop()
@@ -127,6 +129,10 @@ def run_gateway(
         except (ValueError, AttributeError):
             info["upstream_era"] = "?"
         info["rss_kb_idle"] = gateway.rss_kb()
+        if issuer:
+            # Every call of this run carries the same JWT: the gateway verifies it once, then serves it
+            # from its verified-token cache, as it would an agent's token.
+            os.environ[AUTHORIZATION_ENV] = "Bearer " + mint_token(issuer, f"http://{HOST}:{port}/mcp")
         try:
             sid = handshake(port)
         except (RuntimeError, OSError) as exc:
@@ -145,6 +151,7 @@ def run_gateway(
         if not gateway.alive():
             info["errors"].append(f"gateway exited during the run (code {gateway.popen.returncode})")
     finally:
+        os.environ.pop(AUTHORIZATION_ENV, None)
         gateway.stop()
         info["shutdown"] = gateway.exit_note
         if "NOT" in gateway.exit_note:
@@ -350,6 +357,13 @@ def compare_clients(s: Settings, workdir: Path) -> None:
         upstream.stop()
 
 
+def mint_token(issuer: str, audience: str) -> str:
+    body = json.dumps({"claims": {"aud": audience, "scope": "mcp:tools", "tenant": "bench"}}).encode()
+    request = urllib.request.Request(f"{issuer}/test/mint", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())["token"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Benchmark tools/call: direct upstream vs through mcp-gateway.")
     parser.add_argument("--duration", type=int, default=8, help="seconds of each concurrent load (default 8)")
@@ -358,6 +372,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent calls in the throughput runs")
     parser.add_argument("--workers-run", action="store_true", help="also measure `--workers 2`")
     parser.add_argument("--modern", action="store_true", help="also measure a 2026-07-28 client (no session)")
+    parser.add_argument(
+        "--auth-run", action="store_true", help="also measure the gateway with OAuth (a JWT on every call)"
+    )
     parser.add_argument(
         "--upstream-protocol",
         default=LEGACY,
@@ -430,6 +447,13 @@ def main() -> int:
             loads += run_gateway(s, workdir, upstream, upstream_port, 1, args.modern, report)
             if args.workers_run:
                 loads += run_gateway(s, workdir, upstream, upstream_port, 2, False, report)
+            if args.auth_run:
+                print("starting the OAuth server ...", flush=True)
+                oauth, issuer = start_auth_server(workdir)
+                try:
+                    loads += run_gateway(s, workdir, upstream, upstream_port, 1, False, report, issuer)
+                finally:
+                    oauth.stop()
         finally:
             upstream.stop()
         report["elapsed_s"] = time.monotonic() - started

@@ -1,6 +1,6 @@
 -- wrk script for MCP `tools/call` echo requests (driven by bench/run.py).
 --
---   wrk -t1 -c32 -d10s -s bench/wrk_mcp.lua http://127.0.0.1:P/mcp -- <session-id|-> <protocol> <modern 0|1> <max-per-thread|0>
+--   wrk -t1 -c32 -d10s -s bench/wrk_mcp.lua http://127.0.0.1:P/mcp -- <session-id|-> <protocol> <modern 0|1> <max-per-thread|0> [<authorization>|-]
 --
 -- Every request carries a fresh JSON-RPC id (ids must not repeat within a session). The id is a
 -- fixed-width 13-digit number so the request is three pre-built strings and one concatenation: cheap
@@ -23,6 +23,8 @@ function init(args)
     ["Mcp-Protocol-Version"] = version,
   }
   if sid ~= "-" then headers["Mcp-Session-Id"] = sid end
+  local authorization = args[5] or "-"
+  if authorization ~= "-" then headers["Authorization"] = authorization end
   local params = '"params":{"name":"echo","arguments":{"text":"hi"}}'
   if modern then
     headers["Mcp-Method"] = "tools/call"
