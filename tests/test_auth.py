@@ -398,3 +398,34 @@ def test_an_upstream_gets_the_configured_secret_or_a_per_subject_one(
     refused = modern_post(gw.url, "tools/call", {"name": "personal__tool_0", "arguments": {}}, headers=bearer(carol))
     assert "no credential is configured for 'carol'" in refused.text
     assert len([e for e in read_records(personal_record) if e.get("method") == "tools/call"]) == 2
+
+
+def test_an_upstream_gets_the_gateways_own_client_credentials_token(upstreams, gateway, auth_server, tmp_path):
+    from tests.support.oauth import GATEWAY_CLIENT, claims_of
+
+    record = tmp_path / "up.jsonl"
+    _, url = upstreams("--name", "up", "--tools", "1", "--record", str(record), "--require-bearer")
+    credentials = {
+        "type": "client_credentials",
+        "token_url": f"{auth_server.issuer}/token",
+        "client_id": GATEWAY_CLIENT[0],
+        "client_secret": GATEWAY_CLIENT[1],
+        "scope": "mcp:tools",
+        "auth_method": "client_secret_post",
+    }
+    gw = gateway(
+        {
+            "auth": {"issuers": [auth_server.issuer_config()]},
+            "upstreams": {"up": {"transport": "streamable_http", "url": url, "credentials": credentials}},
+        },
+        upstreams_ready=1,
+    )
+    caller = auth_server.mint(aud=gw.url, sub="alice")
+    for _ in range(3):
+        assert final_message(_call(gw.url, bearer(caller)))["result"]["resultType"] == "complete"
+    received = _received_tokens(record)
+    assert caller not in received
+    assert {claims_of(t)["sub"] for t in received} == {GATEWAY_CLIENT[0]}
+    assert {claims_of(t)["aud"] for t in received} == {url}
+    grants = [r["grant_type"] for r in httpx.get(f"{auth_server.issuer}/test/requests").json()]
+    assert grants == ["client_credentials"]  # one token, reused for every request until it nears expiry
