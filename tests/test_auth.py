@@ -314,8 +314,9 @@ def _received_tokens(record) -> list[str]:
     return tokens
 
 
+@pytest.mark.parametrize("upstream_era", ["auto", LEGACY])
 def test_an_upstream_gets_an_exchanged_token_per_caller_never_the_callers_own(
-    upstreams, gateway, auth_server, tmp_path
+    upstreams, gateway, auth_server, tmp_path, upstream_era
 ):
     from tests.support.oauth import GATEWAY_CLIENT, claims_of
 
@@ -330,7 +331,9 @@ def test_an_upstream_gets_an_exchanged_token_per_caller_never_the_callers_own(
     gw = gateway(
         {
             "auth": {"issuers": [auth_server.issuer_config()]},
-            "upstreams": {"up": {"transport": "streamable_http", "url": url, "credentials": credentials}},
+            "upstreams": {
+                "up": {"transport": "streamable_http", "url": url, "credentials": credentials, "protocol": upstream_era}
+            },
         },
         upstreams_ready=1,
     )
@@ -344,6 +347,10 @@ def test_an_upstream_gets_an_exchanged_token_per_caller_never_the_callers_own(
         claims_of(e["headers"]["authorization"][7:]) for e in read_records(record) if e.get("method") == "tools/call"
     ]
     assert [c["sub"] for c in calls] == ["alice", "bob", "alice"]
+    if upstream_era == LEGACY:
+        # A handshake-era session belongs to the caller that opened it: one per caller, reused.
+        sessions = [e["headers"]["mcp-session-id"] for e in read_records(record) if e.get("method") == "tools/call"]
+        assert sessions[0] == sessions[2] != sessions[1]
     assert all(c["aud"] == url and c["act"] == {"sub": GATEWAY_CLIENT[0]} for c in calls)
     # The gateway's own traffic (discover/initialize, listing) used a client-credentials token.
     own = [claims_of(t) for t in received if claims_of(t)["sub"] == GATEWAY_CLIENT[0]]

@@ -71,6 +71,7 @@ class UpstreamHandle:
         self.base_dir = base_dir
         self.session: UpstreamSession | None = None
         self.credentials = build_credentials(name, getattr(config, "credentials", None), getattr(config, "url", ""))
+        self._callers = CallerSessions(self)
         self.health = Health(since=time.time())
         self.first_attempt = asyncio.Event()
         self._on_up = on_up
@@ -182,6 +183,10 @@ class UpstreamHandle:
             if credentials.per_caller and principal is not None:
                 caller = await credentials.caller_headers(principal)
                 headers = {**headers, **caller} if headers else caller
+                if not session.modern:
+                    # A handshake-era session belongs to whoever opened it (SDK servers answer 404 to
+                    # anyone else): each caller gets a session of its own.
+                    session = await self._callers.session(principal, caller, session.protocol_version)
         return await session.request(method, params, relay=relay, headers=headers)
 
     async def stop(self) -> None:
@@ -193,8 +198,73 @@ class UpstreamHandle:
                 await self._task
         if session is not None:
             await _close_quietly(session)
+        await self._callers.close_all()
         if self.credentials is not None:
             await self.credentials.stop()
+
+
+class CallerSessions:
+    """Handshake-era sessions opened per caller (per-caller credentials), closed after they idle."""
+
+    IDLE_SECONDS = 600.0
+    MAX_SESSIONS = 1000
+
+    def __init__(self, handle: UpstreamHandle) -> None:
+        self._handle = handle
+        self._sessions: dict[tuple[str | None, str, str], tuple[UpstreamSession, float]] = {}
+        self._locks: dict[tuple[str | None, str, str], asyncio.Lock] = {}
+
+    async def session(self, principal: Principal, headers: dict[str, str], version: str) -> UpstreamSession:
+        key = (principal.issuer, principal.tenant, principal.subject)
+        now = time.monotonic()
+        found = self._sessions.get(key)
+        if found is not None and not found[0].transport.closed.is_set():
+            self._sessions[key] = (found[0], now)
+            return found[0]
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            found = self._sessions.get(key)
+            if found is not None and not found[0].transport.closed.is_set():
+                return found[0]
+            await self._reap(now)
+            handle = self._handle
+            config = handle.config
+            session = UpstreamSession(
+                handle.name,
+                build_transport(handle.name, config, handle.base_dir),
+                protocol=version,
+                timeout=config.timeout,
+                connect_timeout=config.connect_timeout,
+            )
+            session.transport.set_auth_headers(headers)
+            try:
+                async with asyncio.timeout(config.connect_timeout * 2):
+                    await session.open()
+            except (McpError, TimeoutError, OSError) as exc:
+                await _close_quietly(session)
+                raise McpError(
+                    -32000, f"upstream '{handle.name}': cannot open a session for this caller ({_reason(exc)})"
+                ) from None
+            self._sessions[key] = (session, now)
+            return session
+
+    async def _reap(self, now: float) -> None:
+        stale = [
+            k
+            for k, (s, used) in self._sessions.items()
+            if now - used > self.IDLE_SECONDS or s.transport.closed.is_set()
+        ]
+        while len(self._sessions) - len(stale) >= self.MAX_SESSIONS:
+            oldest = min((k for k in self._sessions if k not in stale), key=lambda k: self._sessions[k][1])
+            stale.append(oldest)
+        for key in stale:
+            session, _ = self._sessions.pop(key)
+            self._locks.pop(key, None)
+            await _close_quietly(session)
+
+    async def close_all(self) -> None:
+        for session, _ in list(self._sessions.values()):
+            await _close_quietly(session)
+        self._sessions.clear()
 
 
 class UpstreamPool:
