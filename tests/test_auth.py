@@ -436,3 +436,56 @@ def test_an_upstream_gets_the_gateways_own_client_credentials_token(upstreams, g
     assert {claims_of(t)["aud"] for t in received} == {url}
     grants = [r["grant_type"] for r in httpx.get(f"{auth_server.issuer}/test/requests").json()]
     assert grants == ["client_credentials"]  # one token, reused for every request until it nears expiry
+
+
+def test_per_subject_secrets_can_live_in_redis(upstreams, gateway, auth_server, tmp_path, redis_state):
+    import redis
+
+    record = tmp_path / "up.jsonl"
+    _, url = upstreams("--name", "up", "--tools", "1", "--record", str(record), "--require-bearer")
+    hash_name = f"{redis_state['key_prefix']}:pats"
+    store = redis.Redis.from_url(redis_state["redis_url"])
+    store.hset(hash_name, mapping={"alice": "alice-pat-from-redis", "support/bob": "bob-pat-from-redis"})
+    try:
+        credentials = {
+            "type": "per_subject",
+            "redis_hash": hash_name,
+            "redis_url": redis_state["redis_url"],
+            "service_value": "gateway-own",
+        }
+        gw = gateway(
+            {
+                "auth": {"issuers": [auth_server.issuer_config()]},
+                "upstreams": {"up": {"transport": "streamable_http", "url": url, "credentials": credentials}},
+            },
+            upstreams_ready=1,
+        )
+        for subject, tenant in (("alice", "eng"), ("bob", "support")):
+            token = auth_server.mint(aud=gw.url, sub=subject, tenant=tenant)
+            assert final_message(_call(gw.url, bearer(token)))["result"]["resultType"] == "complete"
+        calls = [e["headers"]["authorization"] for e in read_records(record) if e.get("method") == "tools/call"]
+        assert calls == ["Bearer alice-pat-from-redis", "Bearer bob-pat-from-redis"]
+    finally:
+        store.delete(hash_name)
+        store.close()
+
+
+def test_several_issuers_are_trusted_at_once_each_with_its_own_keys(upstreams, gateway, auth_server):
+    other = AuthServer()
+    try:
+        _, url = upstreams("--name", "up", "--tools", "1")
+        gw = gateway(
+            {
+                "auth": {"issuers": [auth_server.issuer_config(), other.issuer_config(tenant="partner")]},
+                "upstreams": {"up": {"transport": "streamable_http", "url": url}},
+            },
+            upstreams_ready=1,
+        )
+        assert _call(gw.url, bearer(auth_server.mint(aud=gw.url))).status_code == 200
+        assert _call(gw.url, bearer(other.mint(aud=gw.url))).status_code == 200
+        # A token naming the second issuer but signed by the first's key does not verify.
+        forged = auth_server.mint(aud=gw.url, iss=other.issuer)
+        refused = _call(gw.url, bearer(forged))
+        assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+    finally:
+        other.stop()

@@ -75,10 +75,22 @@ class PerSubjectCredentials(_Strict):
     """A credential per caller (e.g. each user's personal access token) from a secrets file."""
 
     type: Literal["per_subject"] = "per_subject"
-    file: str = Field(description="YAML/JSON mapping 'tenant/subject' or 'subject' -> secret (re-read on change).")
+    file: str | None = Field(
+        None, description="YAML/JSON mapping 'tenant/subject' or 'subject' -> secret (re-read on change)."
+    )
+    redis_hash: str | None = Field(
+        None, description="A Redis hash (on state.redis_url) with the same fields; read per caller, cached 30 s."
+    )
     header: str = "Authorization"
     format: str = "Bearer {value}"
     service_value: str | None = Field(None, description="The gateway's own credential for listing and health.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Where `redis_hash` lives.")
+
+    @model_validator(mode="after")
+    def _one_store(self) -> PerSubjectCredentials:
+        if (self.file is None) == (self.redis_hash is None):
+            raise ValueError("set exactly one of file and redis_hash")
+        return self
 
 
 UpstreamCredentials = Annotated[

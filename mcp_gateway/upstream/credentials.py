@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
+from typing import Any
 
 import aiohttp
 import orjson
@@ -38,6 +39,7 @@ _TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 _ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 _CACHE_SIZE = 10_000
 _FILE_CHECK_INTERVAL = 5.0
+_REDIS_CACHE_SECONDS = 30.0
 
 
 class Credentials:
@@ -223,11 +225,22 @@ class PerSubjectSecret(Credentials):
     def __init__(self, upstream: str, config: PerSubjectCredentials) -> None:
         super().__init__(upstream)
         self._config = config
-        self._file = _WatchedFile(config.file)
+        self._file = _WatchedFile(config.file) if config.file else None
         self._secrets: dict[str, str] = {}
+        self._redis: Any = None
+        self._fetched: dict[str, tuple[str | None, float]] = {}
 
     async def start(self) -> None:
-        self._load()
+        if self._file is not None:
+            self._load()
+        else:
+            import redis.asyncio as redis  # only when configured
+
+            self._redis = redis.from_url(self._config.redis_url, socket_connect_timeout=5)
+
+    async def stop(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
 
     async def service_headers(self) -> dict[str, str]:
         if self._config.service_value is None:
@@ -235,19 +248,40 @@ class PerSubjectSecret(Credentials):
         return {self._config.header: self._config.format.format(value=self._config.service_value)}
 
     async def caller_headers(self, principal: Principal) -> dict[str, str]:
-        if self._file.changed():
-            self._load()
-        secret = self._secrets.get(f"{principal.tenant}/{principal.subject}") or self._secrets.get(principal.subject)
+        keys = (f"{principal.tenant}/{principal.subject}", principal.subject)
+        secret = await self._from_redis(keys) if self._redis is not None else self._from_file(keys)
         if secret is None:
             raise self._fail(f"no credential is configured for {principal.subject!r}")
         return {self._config.header: self._config.format.format(value=secret)}
 
+    def _from_file(self, keys: tuple[str, str]) -> str | None:
+        assert self._file is not None
+        if self._file.changed():
+            self._load()
+        return self._secrets.get(keys[0]) or self._secrets.get(keys[1])
+
+    async def _from_redis(self, keys: tuple[str, str]) -> str | None:
+        cached = self._fetched.get(keys[0])
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        try:
+            values = await self._redis.hmget(self._config.redis_hash, list(keys))
+        except Exception as exc:  # redis errors: the call fails with a clear reason, the gateway stays up
+            raise self._fail(f"cannot read caller credentials from Redis ({exc})") from None
+        raw = values[0] or values[1]
+        secret = raw.decode() if isinstance(raw, bytes) else raw
+        self._fetched[keys[0]] = (secret, time.monotonic() + _REDIS_CACHE_SECONDS)
+        if len(self._fetched) > _CACHE_SIZE:
+            self._fetched.clear()
+        return secret
+
     def _load(self) -> None:
+        assert self._file is not None
         try:
             loaded = yaml.safe_load(self._file.text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             log.warning(
-                "upstream %s: cannot read %s: %s (keeping the previous secrets)", self.upstream, self._config.file, exc
+                "upstream %s: cannot read %s: %s (keeping the previous secrets)", self.upstream, self._file.path, exc
             )
             return
         if isinstance(loaded, dict):
