@@ -103,7 +103,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level)
     config = _with_overrides(load_config(args.config), args.host, args.port)
-    if config.auth is None or not (config.auth.allow_anonymous or config.auth.issuers or config.auth.api_keys):
+    auth = config.auth
+    if auth is None or not (auth.allow_anonymous or auth.issuers or auth.api_keys):
         print(
             f"error: {args.config}: nothing authenticates callers. Configure `auth.issuers` (OAuth) or "
             "`auth.api_keys`, or set `auth: {allow_anonymous: true}` for local development.",
@@ -235,7 +236,18 @@ def _config_check(args: argparse.Namespace) -> int:
         kinds[upstream.transport] = kinds.get(upstream.transport, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no upstreams"
     print(f"{args.file}: ok ({len(config.upstreams)} upstream(s): {summary})")
+    print(f"auth: {_auth_summary(config)}")
     return 0
+
+
+def _auth_summary(config: GatewayConfig) -> str:
+    auth = config.auth
+    if auth is None or not (auth.allow_anonymous or auth.issuers or auth.api_keys):
+        return "none configured: `serve` will refuse to start (set auth.issuers, auth.api_keys or allow_anonymous)"
+    parts = [f"{len(auth.issuers)} OAuth issuer(s)", f"{len(auth.api_keys)} API key(s)"]
+    if auth.allow_anonymous:
+        parts.append("ANONYMOUS callers allowed (local development)")
+    return ", ".join(parts)
 
 
 def _config_schema(args: argparse.Namespace) -> int:
