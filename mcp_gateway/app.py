@@ -84,6 +84,14 @@ class GatewayApp:
             log.error("state backend unavailable: %s (state.backend: %s)", exc, self.config.state.backend)
             raise
         if self.authenticator is not None:
+            auth = self.config.auth
+            assert auth is not None
+            if auth.issuers and not auth.resource and self.config.server.host not in ("127.0.0.1", "localhost", "::1"):
+                log.warning(
+                    "auth.resource is not set: tokens must name %s as their audience; behind a proxy or a public "
+                    "name, set auth.resource to the URL clients use",
+                    self.resource,
+                )
             await self.authenticator.start()
             log.info(
                 "auth: resource %s, %d issuer(s), %d API key(s)",
