@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,6 +25,8 @@ from .front.auth_gate import AuthGate
 from .front.http import McpHttpFront
 from .front.security import OriginGuard
 from .front.sessions import SessionRegistry
+from .policy import PolicyEngine, PolicyError
+from .policy.reloader import PolicyReloader
 from .state import BackendUnavailable, Sealer, create_backend
 
 log = logging.getLogger("mcp_gateway")
@@ -51,6 +54,10 @@ class GatewayApp:
         self._mcp_path = server.path
         self._started = time.time()
         self._sweeper: asyncio.Task[None] | None = None
+        self.policies: PolicyReloader | None = None
+        if config.policies is not None:
+            directory = Path(config.base_dir or ".") / config.policies.dir
+            self.policies = PolicyReloader(directory, self._install_policy)
         self._routes = Starlette(
             routes=[
                 Route("/healthz", self._healthz),
@@ -99,6 +106,15 @@ class GatewayApp:
                 len(self.config.auth.issuers),
                 len(self.config.auth.api_keys),
             )  # type: ignore[union-attr]
+        if self.policies is not None:
+            try:
+                await self.policies.load_first()
+            except PolicyError as exc:
+                log.error("the policy directory %s is invalid:\n%s", self.policies.directory, exc)
+                raise
+            log.info("policy: %d rule(s) from %s", len(self.gateway.policy or ()), self.policies.directory)
+            if self.config.policies is not None and self.config.policies.reload:
+                self.policies.watch()
         await self.gateway.start()
         snapshot = self.gateway.snapshot
         log.info(
@@ -114,7 +130,16 @@ class GatewayApp:
         gc.collect()
         gc.freeze()
 
+    async def _install_policy(self, engine: PolicyEngine) -> None:
+        replacing = self.gateway.policy is not None
+        self.gateway.policy = engine
+        if replacing:
+            # What clients may see changed: have them list again.
+            await self.gateway.announce_all_changed()
+
     async def shutdown(self) -> None:
+        if self.policies is not None:
+            await self.policies.stop()
         self.front.stop_streams()
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -169,6 +194,8 @@ class GatewayApp:
             "state": {"backend": self.config.state.backend, "process": self.backend.process_id},
             "parked_calls": len(self.gateway.bridge),
         }
+        if self.policies is not None:
+            body["policy"] = self.policies.status
         return JSONResponse(body, status_code=200 if ready else 503)
 
 

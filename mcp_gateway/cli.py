@@ -68,6 +68,28 @@ def _parser() -> argparse.ArgumentParser:
     hash_key = auth_commands.add_parser("hash-key", help="print the sha256 of an existing key (read from stdin)")
     hash_key.set_defaults(handler=_auth_hash_key)
 
+    policy = commands.add_parser("policy", help="check policy files, explain a decision, print the schema")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    policy_check = policy_commands.add_parser("check", help="validate a policy directory")
+    policy_check.add_argument("dir")
+    policy_check.set_defaults(handler=_policy_check)
+    explain = policy_commands.add_parser("explain", help="the decision for one caller and target, with the rules")
+    explain.add_argument("dir", nargs="?", default="policies", help="policy directory (default: policies)")
+    explain.add_argument("--tenant", required=True)
+    explain.add_argument("--subject", default="someone")
+    explain.add_argument("--scope", action="append", default=[], help="a scope the caller holds (repeatable)")
+    explain.add_argument("--claims", default="{}", help="the caller's claims as JSON")
+    target = explain.add_mutually_exclusive_group(required=True)
+    target.add_argument("--tool")
+    target.add_argument("--prompt")
+    target.add_argument("--resource", help="a resource URI")
+    target.add_argument("--model")
+    explain.add_argument("--upstream", help="the target's upstream (default: the tool/prompt name's prefix)")
+    explain.add_argument("--args", default="{}", help="the call's arguments as JSON")
+    explain.set_defaults(handler=_policy_explain)
+    policy_schema = policy_commands.add_parser("schema", help="print the JSON Schema of policy files")
+    policy_schema.set_defaults(handler=_policy_schema)
+
     config = commands.add_parser("config", help="check a config file or print its JSON Schema")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a gateway.yaml")
@@ -248,6 +270,75 @@ def _auth_summary(config: GatewayConfig) -> str:
     if auth.allow_anonymous:
         parts.append("ANONYMOUS callers allowed (local development)")
     return ", ".join(parts)
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    from .policy import PolicyError, load_policies
+    from .policy.load import policy_files
+
+    try:
+        engine = load_policies(args.dir)
+    except PolicyError as exc:
+        print(f"error: invalid policy\n{exc}", file=sys.stderr)
+        return 2
+    print(f"{args.dir}: ok ({len(policy_files(args.dir))} file(s), {len(engine)} rule(s))")
+    return 0
+
+
+def _policy_explain(args: argparse.Namespace) -> int:
+    from .auth.principal import Principal
+    from .policy import PolicyError, load_policies
+
+    try:
+        engine = load_policies(args.dir)
+        claims = json.loads(args.claims)
+        call_args = json.loads(args.args)
+    except PolicyError as exc:
+        print(f"error: invalid policy\n{exc}", file=sys.stderr)
+        return 2
+    except json.JSONDecodeError as exc:
+        print(f"error: --claims/--args must be JSON objects: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(claims, dict) or not isinstance(call_args, dict):
+        print("error: --claims/--args must be JSON objects", file=sys.stderr)
+        return 2
+    kind, name = next(
+        (k, v)
+        for k, v in (
+            ("tools", args.tool),
+            ("prompts", args.prompt),
+            ("resources", args.resource),
+            ("models", args.model),
+        )
+        if v
+    )
+    upstream = args.upstream or (name.split("__", 1)[0] if kind in ("tools", "prompts") and "__" in name else None)
+    principal = Principal(args.tenant, args.subject, frozenset(args.scope), claims)
+    decision = engine.decide(principal, kind, name, upstream, call_args)
+    verdict = "ALLOW" if decision.allowed else "DENY"
+    print(f"{verdict} {kind[:-1]} {name} for tenant {args.tenant} (subject {args.subject})")
+    print(f"  decided by: {decision.rule}")
+    if not decision.allowed:
+        how = (
+            "it is listed, but this call is refused"
+            if decision.visible
+            else "it is hidden: lists omit it, calls find nothing"
+        )
+        print(f"  {how}: {decision.message}")
+    print("  rules considered:" if decision.chain else "  no rule is about this caller and target")
+    for line in decision.chain:
+        print(f"    {line}")
+    return 0 if decision.allowed else 1
+
+
+def _policy_schema(_args: argparse.Namespace) -> int:
+    from .policy.model import PolicyFile
+
+    schema = PolicyFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mcp-gateway policy file"
+    print(json.dumps(schema, indent=2))
+    return 0
 
 
 def _config_schema(args: argparse.Namespace) -> int:

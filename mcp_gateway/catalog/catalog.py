@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,29 +91,34 @@ class Snapshot:
     collisions: tuple[Collision, ...] = ()
     # Per kind, the merged caching hints of the upstreams that gave one (None: none did).
     cache: dict[str, CacheHint | None] = field(default_factory=lambda: dict.fromkeys(KINDS))
-    filtered: dict[tuple[str, frozenset[str]], tuple[Entry, ...]] = field(default_factory=dict, compare=False)
+    filtered: dict[tuple[str, Any], tuple[Entry, ...]] = field(default_factory=dict, compare=False)
 
     def lookup(self, kind: str, exposed: str) -> Entry | None:
         return self.index[kind].get(exposed)
 
     def page(
-        self, kind: str, cursor: str | None, page_size: int, hidden: frozenset[str] = frozenset()
+        self,
+        kind: str,
+        cursor: str | None,
+        page_size: int,
+        view: tuple[Any, Callable[[Entry], bool]] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of a list, without the items of the `hidden` upstreams."""
-        items = self.lists[kind] if not hidden else self._without(kind, hidden)
+        """One page of a list; with a `view` (key, keep), only the entries `keep` admits. Callers with
+        the same key share one filtered list per snapshot, so their pages line up."""
+        items = self.lists[kind] if view is None else self._view(kind, view[0], view[1])
         start = _decode_cursor(cursor, kind) if cursor else 0
         end = start + page_size
         next_cursor = _encode_cursor(kind, end) if end < len(items) else None
         return [entry.definition for entry in items[start:end]], next_cursor
 
-    def _without(self, kind: str, hidden: frozenset[str]) -> tuple[Entry, ...]:
-        # Callers with the same visibility share one filtered list per snapshot.
-        key = (kind, hidden)
-        filtered = self.filtered.get(key)
+    def _view(self, kind: str, key: Any, keep: Callable[[Entry], bool]) -> tuple[Entry, ...]:
+        cache_key = (kind, key)
+        filtered = self.filtered.get(cache_key)
         if filtered is None:
-            filtered = tuple(entry for entry in self.lists[kind] if entry.upstream not in hidden)
-            if len(self.filtered) < 256:
-                self.filtered[key] = filtered
+            filtered = tuple(entry for entry in self.lists[kind] if keep(entry))
+            if len(self.filtered) >= 4096:
+                self.filtered.clear()
+            self.filtered[cache_key] = filtered
         return filtered
 
 

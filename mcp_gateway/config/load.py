@@ -9,13 +9,14 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .model import GatewayConfig
 
+_M = TypeVar("_M", bound=BaseModel)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -40,6 +41,12 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> G
 
 
 def parse_config(text: str, source: str, environ: Mapping[str, str]) -> GatewayConfig:
+    return parse_model(text, source, GatewayConfig, environ)
+
+
+def parse_model(text: str, source: str, model: type[_M], environ: Mapping[str, str] | None) -> _M:
+    """YAML `text` validated into `model`; `${ENV}` references are filled from `environ` (None: no
+    interpolation). Every problem names the file, line and key."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -51,13 +58,14 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> GatewayC
     else:
         data = yaml.SafeLoader(text).get_single_data()
     if not isinstance(data, dict):
-        raise ConfigError([f"{source}:1: the top level must be a mapping of sections (server, upstreams, ...)"])
-    problems: list[str] = []
-    data = _interpolate(data, (), environ, problems, root, source)
-    if problems:
-        raise ConfigError(problems)
+        raise ConfigError([f"{source}:1: the top level must be a mapping"])
+    if environ is not None:
+        problems: list[str] = []
+        data = _interpolate(data, (), environ, problems, root, source)
+        if problems:
+            raise ConfigError(problems)
     try:
-        return GatewayConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([_describe(err, root, source) for err in exc.errors()]) from None
 
@@ -100,6 +108,11 @@ def _describe(err: Any, root: Any, source: str) -> str:
     elif err["type"] == "union_tag_not_found":
         message = "missing `transport` (streamable_http, sse or stdio)"
     return f"{source}:{line}: {_dotted(loc) or '(top level)'}: {message}"
+
+
+def line_of(root_text: str, loc: tuple[Any, ...]) -> int:
+    """The line of the key path `loc` in a YAML document (for errors found after validation)."""
+    return _line_of(yaml.compose(root_text, Loader=yaml.SafeLoader), loc)
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -316,6 +316,11 @@ class ServerConfig(_Strict):
     )
 
 
+class PolicyConfig(_Strict):
+    dir: str = Field(description="Directory of policy files (*.yaml); relative to the config file's folder.")
+    reload: bool = Field(True, description="Apply edits while running (a broken edit keeps the last good policy).")
+
+
 class GatewayConfig(_Strict):
     base_dir: str | None = Field(
         None, description="Directory that relative stdio `cwd`s resolve against; default: the config file's."
@@ -325,6 +330,9 @@ class GatewayConfig(_Strict):
     state: StateConfig = Field(default_factory=StateConfig)
     auth: AuthConfig | None = Field(
         None, description="Who may call the gateway. Absent: anonymous access (local development), logged loudly."
+    )
+    policies: PolicyConfig | None = Field(
+        None, description="Per-tenant policy files; absent: every caller may use everything."
     )
     upstreams: dict[str, Upstream] = Field(default_factory=dict)
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from mcp.shared.inbound import mcp_param_headers
 
 from ..auth import insufficient_scope
@@ -21,6 +22,7 @@ from ..catalog.curation import Curator
 from ..catalog.naming import Namer, uri_scheme_prefix
 from ..config import GatewayConfig
 from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, McpError
+from ..policy import PolicyEngine
 from ..state import MemoryBackend, Sealer, StateBackend
 from ..upstream.pool import UpstreamHandle, UpstreamPool
 from ..version import GATEWAY_INFO, LEGACY_VERSION, LOG_LEVELS, META_SERVER_INFO, MODERN_VERSION
@@ -30,6 +32,17 @@ from .relay import CallRelay
 from .watches import ResourceWatches
 
 log = logging.getLogger("mcp_gateway.core")
+audit = logging.getLogger("mcp_gateway.audit")
+
+
+class PolicyDenied(Exception):
+    """A call the policy refuses because of its arguments (the target itself is visible)."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
 
 _LIST_METHOD = {
     "tools": "tools/list",
@@ -106,6 +119,7 @@ class Gateway:
             if config.upstreams[name].required_scopes
         }
         self._hidden_by_scopes: dict[frozenset[str], frozenset[str]] = {}
+        self.policy: PolicyEngine | None = None  # set (and swapped on reload) by the app
         self.catalog = Catalog(list(self.views))
         self.pool = UpstreamPool(
             config.upstreams, self._upstream_up, self._upstream_down, self._upstream_notified, config.base_dir
@@ -227,6 +241,60 @@ class Gateway:
             missing = " ".join(sorted(needed - call.principal.scopes))
             raise insufficient_scope(needed | self._required_scopes, f"this needs the scope(s): {missing}")
 
+    def _view(self, kind: str, call: Call) -> tuple[Any, Callable[[Entry], bool]] | None:
+        """What this caller may see of a list: upstreams its scopes allow, targets the policy allows."""
+        hidden = self.hidden_upstreams(call)
+        policy = self.policy
+        if policy is None:
+            if not hidden:
+                return None
+            return hidden, lambda entry: entry.upstream not in hidden
+        principal = call.principal
+        target_kind = "resourceTemplates" if kind == "resourceTemplates" else kind
+
+        def keep(entry: Entry) -> bool:
+            return entry.upstream not in hidden and policy.visible(
+                principal, target_kind, entry.exposed, entry.upstream
+            )
+
+        return (hidden, id(policy), policy.caller_key(principal)), keep
+
+    def _check_policy(self, call: Call, kind: str, target: str, upstream: str, args: dict[str, Any] | None) -> None:
+        """Raise unless the policy lets this caller use the target: a target it may not see is unknown to
+        it; one refused by a condition on the arguments names the rule (`PolicyDenied`)."""
+        policy = self.policy
+        if policy is None:
+            return
+        decision = policy.decide(call.principal, kind, target, upstream, args)
+        if decision.allowed:
+            return
+        principal = call.principal
+        record = {
+            "event": "deny",
+            "tenant": principal.tenant,
+            "subject": principal.subject,
+            "kind": kind,
+            "target": target,
+            "upstream": upstream,
+            "rule": decision.rule,
+            "reason": decision.message,
+        }
+        audit.info("%s", orjson.dumps(record).decode())
+        if not decision.visible:
+            singular = {"resources": "resource", "resourceTemplates": "resource"}.get(kind, kind.rstrip("s"))
+            if kind == "resources":
+                raise McpError(
+                    INVALID_PARAMS if call.client.modern else RESOURCE_NOT_FOUND, "Resource not found", {"uri": target}
+                )
+            raise McpError(INVALID_PARAMS, f"Unknown {singular}: {target}")
+        raise PolicyDenied(decision.rule or "policy", decision.message)
+
+    def _check_resource_policy(self, call: Call, uri: str, upstream: str) -> None:
+        try:
+            self._check_policy(call, "resources", uri, upstream, None)
+        except PolicyDenied as denied:
+            raise McpError(INVALID_PARAMS, f"{denied.message} (policy rule '{denied.rule}')") from None
+
     def hidden_upstreams(self, call: Call) -> frozenset[str]:
         """Upstreams whose scopes the caller lacks: absent from its lists."""
         if not self._upstream_scopes:
@@ -241,6 +309,17 @@ class Gateway:
 
     async def _call_tool(self, call: Call) -> dict[str, Any]:
         entry = self._named("tools", call.params.get("name"), call)
+        arguments = call.params.get("arguments")
+        try:
+            self._check_policy(
+                call, "tools", entry.exposed, entry.upstream, arguments if isinstance(arguments, dict) else {}
+            )
+        except PolicyDenied as denied:
+            # A tool error the model can read and act on, naming the rule.
+            return {
+                "content": [{"type": "text", "text": f"{denied.message} (policy rule '{denied.rule}')"}],
+                "isError": True,
+            }
         headers = None
         if entry.param_headers:
             arguments = call.params.get("arguments")
@@ -252,7 +331,7 @@ class Gateway:
             cursor = call.params.get("cursor")
             if cursor is not None and not isinstance(cursor, str):
                 raise McpError(INVALID_PARAMS, "cursor must be a string")
-            items, next_cursor = self.catalog.snapshot.page(kind, cursor, self._page_size, self.hidden_upstreams(call))
+            items, next_cursor = self.catalog.snapshot.page(kind, cursor, self._page_size, self._view(kind, call))
             result: dict[str, Any] = {kind: items}
             if next_cursor is not None:
                 result["nextCursor"] = next_cursor
@@ -262,6 +341,13 @@ class Gateway:
 
     async def _get_prompt(self, call: Call) -> dict[str, Any]:
         entry = self._named("prompts", call.params.get("name"), call)
+        arguments = call.params.get("arguments")
+        try:
+            self._check_policy(
+                call, "prompts", entry.exposed, entry.upstream, arguments if isinstance(arguments, dict) else {}
+            )
+        except PolicyDenied as denied:
+            raise McpError(INVALID_PARAMS, f"{denied.message} (policy rule '{denied.rule}')") from None
         return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
 
     async def _read_resource(self, call: Call) -> dict[str, Any]:
@@ -270,6 +356,7 @@ class Gateway:
             raise McpError(INVALID_PARAMS, "uri must be a string")
         upstream, original = self._resolve_uri(uri, call.client.modern)
         self._check_scopes(upstream, frozenset(), call)
+        self._check_resource_policy(call, uri, upstream)
         try:
             result = await self._forward(upstream, call, {**call.params, "uri": original})
         except McpError as exc:
@@ -293,6 +380,7 @@ class Gateway:
             raise McpError(INVALID_PARAMS, "uri must be a string")
         upstream, _ = self._resolve_uri(uri, call.client.modern)  # unknown URIs are an error, as upstream
         self._check_scopes(upstream, frozenset(), call)
+        self._check_resource_policy(call, uri, upstream)
         return {}
 
     async def _discover(self, call: Call) -> dict[str, Any]:
@@ -304,10 +392,15 @@ class Gateway:
             raise McpError(INVALID_PARAMS, "ref must be an object")
         if ref.get("type") == "ref/prompt":
             entry = self._named("prompts", ref.get("name"), call)
+            try:
+                self._check_policy(call, "prompts", entry.exposed, entry.upstream, None)
+            except PolicyDenied:
+                return {"completion": {"values": [], "hasMore": False}}  # nothing to complete with
             upstream, new_ref = entry.upstream, {**ref, "name": entry.original}
         elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
             upstream, original = self._resolve_uri(ref["uri"], call.client.modern)
             self._check_scopes(upstream, frozenset(), call)
+            self._check_resource_policy(call, ref["uri"], upstream)
             new_ref = {**ref, "uri": original}
         else:
             raise McpError(INVALID_PARAMS, "ref.type must be ref/prompt or ref/resource")
@@ -383,6 +476,10 @@ class Gateway:
 
     async def _upstream_down(self, handle: UpstreamHandle) -> None:
         self.catalog.drop(handle.name)
+        await self._broadcast_all_changed()
+
+    async def announce_all_changed(self) -> None:
+        """Tell every client its lists may have changed (e.g. a new policy is in force)."""
         await self._broadcast_all_changed()
 
     async def _broadcast_all_changed(self) -> None:

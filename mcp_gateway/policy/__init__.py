@@ -1,0 +1,6 @@
+"""May they: policy files compiled into one engine that decides listing and use alike."""
+
+from .engine import Decision, PolicyEngine
+from .load import PolicyError, load_policies
+
+__all__ = ["Decision", "PolicyEngine", "PolicyError", "load_policies"]

@@ -1,0 +1,324 @@
+"""The policy engine: one decision for listing and for using a target, compiled once per reload.
+
+Semantics, per (caller, target):
+- a rule is *about* a caller when its tenants (the file's, unless the rule names its own) match;
+- **deny** rules whose `when` matches the caller deny (with a condition: when it holds for the call);
+- **require** rules deny callers that do not match their `when`, or whose call fails the condition;
+- **allow** rules whose `when` matches allow (with a condition: when it holds for the call);
+- deny wins; then an allow; else the default of the most specific file for the caller's tenant
+  (no file: deny).
+
+Conditions need the call's arguments, so lists are decided without them: a target is listed unless a
+rule denies it without a condition, and if some allow (conditional or not) or the default allows it.
+A call the list would not show behaves as if the target did not exist; a call refused only by a
+condition is told which rule refused it.
+
+What does not depend on the arguments is cached per (caller, target), so a call costs a dict lookup
+plus the conditions that apply to it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import cel
+
+from ..auth.principal import Principal
+from .model import PolicyFile, Rule
+
+log = logging.getLogger("mcp_gateway.policy")
+
+KINDS = ("tools", "prompts", "resources", "resourceTemplates", "models")
+_TARGET_FIELD = {
+    "tools": "tools",
+    "prompts": "prompts",
+    "resources": "resources",
+    "resourceTemplates": "resources",
+    "models": "models",
+}
+_CACHE_LIMIT = 200_000
+
+
+def _globs(patterns: list[str] | None) -> re.Pattern[str] | None:
+    if patterns is None:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns) or "(?!)")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    name: str
+    source: str  # file:line
+    effect: str
+    tenants: re.Pattern[str]
+    subjects: re.Pattern[str]
+    scopes: frozenset[str]
+    claims: dict[str, frozenset[str]]
+    upstreams: re.Pattern[str] | None
+    targets: dict[str, re.Pattern[str] | None]  # policy field -> globs; empty: every target
+    condition: Any  # cel.Program or None
+    condition_text: str | None
+    message: str | None
+    variables: frozenset[str] = frozenset()  # what the condition reads (only those are built per call)
+
+    def covers_tenant(self, tenant: str) -> bool:
+        return self.tenants.match(tenant) is not None
+
+    def matches_caller(self, principal: Principal) -> bool:
+        if self.subjects.match(principal.subject) is None or not self.scopes <= principal.scopes:
+            return False
+        for claim, wanted in self.claims.items():
+            value = principal.claims.get(claim)
+            values = value if isinstance(value, list) else [value]
+            if not any(isinstance(v, str) and v in wanted for v in values):
+                return False
+        return True
+
+    def about(self, kind: str, name: str, upstream: str | None) -> bool:
+        if not self.targets and self.upstreams is None:
+            return True
+        if self.upstreams is not None and upstream is not None and self.upstreams.match(upstream):
+            return True
+        pattern = self.targets.get(_TARGET_FIELD[kind])
+        return pattern is not None and pattern.match(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    visible: bool  # would the target be listed for this caller?
+    rule: str | None  # the rule (or "default of FILE") that decided
+    message: str
+    chain: tuple[str, ...] = ()  # every rule considered, in order, and what it said
+
+    @property
+    def denied_by_condition(self) -> bool:
+        return not self.allowed and self.visible
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What can be decided without the call's arguments, for one (caller, target)."""
+
+    static_deny: CompiledRule | None
+    deny_if: list[CompiledRule] = field(default_factory=list)
+    require: list[CompiledRule] = field(default_factory=list)
+    static_allow: CompiledRule | None = None
+    allow_if: list[CompiledRule] = field(default_factory=list)
+    default_allow: bool = False
+    default_source: str = "no policy file for this tenant"
+    chain: list[str] = field(default_factory=list)
+    variables: frozenset[str] = frozenset()  # what this target's conditions read
+
+    @property
+    def visible(self) -> bool:
+        if self.static_deny is not None:
+            return False
+        return self.static_allow is not None or bool(self.allow_if) or self.default_allow
+
+
+class PolicyEngine:
+    def __init__(self, files: list[tuple[str, PolicyFile, dict[int, int]]]) -> None:
+        """`files`: (source path, parsed file, rule index -> line) in load order."""
+        self.rules: list[CompiledRule] = []
+        self._defaults: list[tuple[re.Pattern[str], int, str, str]] = []  # (tenants, specificity, default, source)
+        for source, policy, lines in files:
+            tenant_globs = _globs(policy.tenants)
+            assert tenant_globs is not None
+            if policy.default is not None:
+                for pattern in policy.tenants:
+                    specificity = 1_000 if not any(c in pattern for c in "*?[") else len(pattern.replace("*", ""))
+                    self._defaults.append((_globs([pattern]), specificity, policy.default, source))  # type: ignore[arg-type]
+            for index, rule in enumerate(policy.rules):
+                self.rules.append(_compile(rule, f"{source}:{lines.get(index, 1)}", tenant_globs))
+        self._claims_used = sorted({c for r in self.rules for c in r.claims})
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    # -- decisions -----------------------------------------------------------------------------------
+
+    def visible(self, principal: Principal, kind: str, name: str, upstream: str | None) -> bool:
+        return self._plan(principal, kind, name, upstream).visible
+
+    def decide(
+        self, principal: Principal, kind: str, name: str, upstream: str | None, args: dict[str, Any] | None
+    ) -> Decision:
+        plan = self._plan(principal, kind, name, upstream)
+        visible = plan.visible
+        chain = list(plan.chain)
+        if plan.static_deny is not None:
+            return Decision(False, False, plan.static_deny.name, _message(plan.static_deny), tuple(chain))
+        conditional = plan.deny_if or plan.require or (plan.static_allow is None and plan.allow_if)
+        activation = self._activation(plan.variables, principal, kind, name, upstream, args) if conditional else None
+        for rule in plan.deny_if:
+            holds = _holds(rule, activation, failure=True)
+            chain.append(f"{rule.source} {rule.name}: deny if `{rule.condition_text}` -> {holds}")
+            if holds:
+                return Decision(False, visible, rule.name, _message(rule), tuple(chain))
+        for rule in plan.require:
+            holds = _holds(rule, activation, failure=False)
+            chain.append(f"{rule.source} {rule.name}: require `{rule.condition_text}` -> {holds}")
+            if not holds:
+                return Decision(False, visible, rule.name, _message(rule), tuple(chain))
+        if plan.static_allow is not None:
+            return Decision(True, visible, plan.static_allow.name, "allowed", tuple(chain))
+        for rule in plan.allow_if:
+            holds = _holds(rule, activation, failure=False)
+            chain.append(f"{rule.source} {rule.name}: allow if `{rule.condition_text}` -> {holds}")
+            if holds:
+                return Decision(True, visible, rule.name, "allowed", tuple(chain))
+        rule_name = f"default of {plan.default_source}"
+        if plan.default_allow:
+            return Decision(True, visible, rule_name, "allowed by default", tuple(chain))
+        if plan.allow_if:
+            last = plan.allow_if[-1]
+            message = (
+                last.message or f"not allowed: policy rule '{last.name}' allows this only when {last.condition_text}"
+            )
+            return Decision(False, visible, last.name, message, tuple(chain))
+        return Decision(False, visible, rule_name, "not allowed by any rule", tuple(chain))
+
+    # -- the argument-free part, cached ---------------------------------------------------------------
+
+    def caller_key(self, principal: Principal) -> tuple[Any, ...]:
+        """Everything about a caller the rules can tell apart (callers with equal keys see the same)."""
+        return (
+            principal.tenant,
+            principal.subject,
+            principal.scopes,
+            tuple(_claim_key(principal.claims.get(c)) for c in self._claims_used),
+        )
+
+    def _plan(self, principal: Principal, kind: str, name: str, upstream: str | None) -> _Plan:
+        key = (*self.caller_key(principal), kind, name, upstream)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._make_plan(principal, kind, name, upstream)
+            if len(self._plans) >= _CACHE_LIMIT:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _make_plan(self, principal: Principal, kind: str, name: str, upstream: str | None) -> _Plan:
+        plan = _Plan(static_deny=None)
+        for rule in self.rules:
+            if not rule.covers_tenant(principal.tenant) or not rule.about(kind, name, upstream):
+                continue
+            caller = rule.matches_caller(principal)
+            if rule.effect == "deny":
+                if not caller:
+                    continue
+                if rule.condition is None:
+                    plan.chain.append(f"{rule.source} {rule.name}: deny")
+                    plan.static_deny = plan.static_deny or rule
+                else:
+                    plan.deny_if.append(rule)
+            elif rule.effect == "require":
+                if not caller:
+                    plan.chain.append(f"{rule.source} {rule.name}: required, and the caller does not match it")
+                    plan.static_deny = plan.static_deny or rule
+                elif rule.condition is not None:
+                    plan.require.append(rule)
+            elif caller:
+                if rule.condition is None:
+                    plan.chain.append(f"{rule.source} {rule.name}: allow")
+                    plan.static_allow = plan.static_allow or rule
+                else:
+                    plan.allow_if.append(rule)
+        conditional = [*plan.deny_if, *plan.require, *(plan.allow_if if plan.static_allow is None else [])]
+        plan.variables = frozenset().union(*(r.variables for r in conditional))
+        default = self._default_for(principal.tenant)
+        if default is not None:
+            plan.default_allow = default[0] == "allow"
+            plan.default_source = default[1]
+        return plan
+
+    def _default_for(self, tenant: str) -> tuple[str, str] | None:
+        best: tuple[int, str, str] | None = None
+        for pattern, specificity, default, source in self._defaults:
+            if pattern.match(tenant) and (best is None or specificity > best[0]):
+                best = (specificity, default, source)
+        return (best[1], best[2]) if best is not None else None
+
+    def _activation(
+        self,
+        variables: frozenset[str],
+        principal: Principal,
+        kind: str,
+        name: str,
+        upstream: str | None,
+        args: dict[str, Any] | None,
+    ) -> Any:
+        context = cel.Context()
+        if "args" in variables:
+            context.add_variable("args", args or {})
+        if "principal" in variables:
+            claims = {k: v for k, v in principal.claims.items() if isinstance(v, str | int | float | bool | list)}
+            context.add_variable(
+                "principal",
+                {
+                    "tenant": principal.tenant,
+                    "subject": principal.subject,
+                    "scopes": sorted(principal.scopes),
+                    "claims": claims,
+                },
+            )
+        if "target" in variables:
+            context.add_variable("target", name)
+        if "kind" in variables:
+            context.add_variable("kind", kind)
+        if "upstream" in variables:
+            context.add_variable("upstream", upstream or "")
+        return context
+
+
+def _compile(rule: Rule, source: str, file_tenants: re.Pattern[str]) -> CompiledRule:
+    tenants = _globs(rule.when.tenants) if rule.when.tenants is not None else file_tenants
+    program = cel.compile(rule.condition) if rule.condition is not None else None
+    variables = frozenset(program.references().get("variables", ())) if program is not None else frozenset()
+    targets = {
+        kind: _globs(getattr(rule.targets, kind))
+        for kind in ("tools", "resources", "prompts", "models")
+        if getattr(rule.targets, kind) is not None
+    }
+    return CompiledRule(
+        name=rule.name,
+        source=source,
+        effect=rule.effect,
+        tenants=tenants,  # type: ignore[arg-type]
+        subjects=_globs(rule.when.subjects),  # type: ignore[arg-type]
+        scopes=frozenset(rule.when.scopes),
+        claims={k: frozenset([v] if isinstance(v, str) else v) for k, v in rule.when.claims.items()},
+        upstreams=_globs(rule.targets.upstreams),
+        targets=targets,
+        condition=program,
+        condition_text=rule.condition,
+        message=rule.message,
+        variables=variables,
+    )
+
+
+def _holds(rule: CompiledRule, activation: Any, *, failure: bool) -> bool:
+    """Evaluate a rule's condition; an expression that fails to evaluate counts as `failure` (fail closed:
+    a deny holds, an allow or require does not)."""
+    try:
+        return bool(rule.condition.execute(activation))
+    except Exception as exc:
+        log.debug("policy rule %s: condition failed to evaluate (%s); treated as %s", rule.name, exc, failure)
+        return failure
+
+
+def _message(rule: CompiledRule) -> str:
+    return rule.message or f"denied by policy rule '{rule.name}'"
+
+
+def _claim_key(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)

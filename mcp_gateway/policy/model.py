@@ -1,0 +1,65 @@
+"""The policy file format (`policies/*.yaml`): who may see and use which upstreams, tools, resources,
+prompts and models. `mcp-gateway policy schema` prints it as JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Match(_Strict):
+    """Which callers a rule is about. Every field given must match; lists are alternatives (globs)."""
+
+    tenants: list[str] | None = Field(None, description="Tenant globs; default: the file's `tenants`.")
+    subjects: list[str] = Field(default_factory=lambda: ["*"], description="Subject globs.")
+    scopes: list[str] = Field(default_factory=list, description="Scopes the caller must all hold.")
+    claims: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Claim -> value (or any of values); a list-valued claim matches when it contains one.",
+    )
+
+
+class Targets(_Strict):
+    """What a rule is about, as the client sees it (exposed names). Kinds not given are not matched;
+    a rule with no targets at all is about everything."""
+
+    upstreams: list[str] | None = Field(None, description="Upstream name globs (every item they offer).")
+    tools: list[str] | None = Field(None, description="Exposed tool name globs, e.g. github__create_*.")
+    resources: list[str] | None = Field(None, description="Exposed resource URI globs (templates too).")
+    prompts: list[str] | None = Field(None, description="Exposed prompt name globs.")
+    models: list[str] | None = Field(None, description="LLM model name globs (the LLM bridge).")
+
+
+class Rule(_Strict):
+    name: str = Field(min_length=1, description="Named in denials, the audit log and `policy explain`.")
+    effect: Literal["allow", "deny", "require"] = Field(
+        description=(
+            "allow: grants the targets; deny: refuses them (deny wins); require: the targets may be used only "
+            "by callers matching `when` and with `condition` true."
+        )
+    )
+    when: Match = Field(default_factory=Match)
+    targets: Targets = Field(default_factory=Targets)
+    condition: str | None = Field(
+        None,
+        description=(
+            "A CEL expression over `args` (the call's arguments), `principal` (tenant, subject, scopes, claims), "
+            "`target` and `upstream`; evaluated per call, so it never hides a target from lists."
+        ),
+    )
+    message: str | None = Field(None, description="Shown to the caller when this rule denies.")
+
+
+class PolicyFile(_Strict):
+    tenants: list[str] = Field(
+        default_factory=lambda: ["*"], description="Tenant globs this file is about (its default and its rules)."
+    )
+    default: Literal["allow", "deny"] | None = Field(
+        None, description="What these tenants get when no rule decides; the most specific file's default wins."
+    )
+    rules: list[Rule] = Field(default_factory=list)

@@ -1,0 +1,81 @@
+"""Keeps the policy in force current: loads the directory at start, and again whenever a file in it
+changes, adding or removing a file included. A directory that fails to load leaves the last good policy
+in force; the failure is logged with every problem and shown on /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from .engine import PolicyEngine
+from .load import PolicyError, load_policies, policy_files
+
+log = logging.getLogger("mcp_gateway.policy")
+
+_POLL_SECONDS = 0.25
+
+
+class PolicyReloader:
+    def __init__(self, directory: Path, install: Callable[[PolicyEngine], Awaitable[None]]) -> None:
+        self.directory = directory
+        self._install = install
+        self._stamp: tuple[Any, ...] = ()
+        self._task: asyncio.Task[None] | None = None
+        self.status: dict[str, Any] = {"ok": False, "error": "not loaded yet"}
+
+    async def load_first(self) -> None:
+        """The policy at start: a broken directory here stops the gateway (there is no last good one)."""
+        self._stamp = self._fingerprint()
+        engine = load_policies(self.directory)
+        await self._apply(engine)
+
+    def watch(self) -> None:
+        self._task = asyncio.create_task(self._poll(), name="policy:reload")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(_POLL_SECONDS)
+            stamp = self._fingerprint()
+            if stamp == self._stamp:
+                continue
+            self._stamp = stamp
+            try:
+                engine = await asyncio.to_thread(load_policies, self.directory)
+            except PolicyError as exc:
+                self.status = {**self.status, "ok": False, "error": str(exc), "failed_at": time.time()}
+                log.error("policy change rejected, the previous policy stays in force:\n%s", exc)
+                continue
+            await self._apply(engine)
+            log.info("policy reloaded: %d file(s), %d rule(s)", self.status["files"], len(engine))
+
+    async def _apply(self, engine: PolicyEngine) -> None:
+        await self._install(engine)
+        self.status = {
+            "ok": True,
+            "directory": str(self.directory),
+            "files": len(policy_files(self.directory)),
+            "rules": len(engine),
+            "loaded_at": time.time(),
+        }
+
+    def _fingerprint(self) -> tuple[Any, ...]:
+        try:
+            files = policy_files(self.directory)
+        except PolicyError:
+            return ("missing",)
+        stamp = []
+        for path in files:
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            stamp.append((str(path), info.st_mtime_ns, info.st_size))
+        return tuple(stamp)
