@@ -257,7 +257,7 @@ class Gateway:
                 principal, target_kind, entry.exposed, entry.upstream
             )
 
-        return (hidden, id(policy), policy.caller_key(principal)), keep
+        return (hidden, policy.version, policy.caller_key(principal)), keep
 
     def _check_policy(self, call: Call, kind: str, target: str, upstream: str, args: dict[str, Any] | None) -> None:
         """Raise unless the policy lets this caller use the target: a target it may not see is unknown to

@@ -20,6 +20,7 @@ plus the conditions that apply to it.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ _TARGET_FIELD = {
     "models": "models",
 }
 _CACHE_LIMIT = 200_000
+_versions = itertools.count(1)
 
 
 def _globs(patterns: list[str] | None) -> re.Pattern[str] | None:
@@ -124,6 +126,7 @@ class _Plan:
 class PolicyEngine:
     def __init__(self, files: list[tuple[str, PolicyFile, dict[int, int]]]) -> None:
         """`files`: (source path, parsed file, rule index -> line) in load order."""
+        self.version = next(_versions)  # tells cached views of different engines apart (ids get reused)
         self.rules: list[CompiledRule] = []
         self._defaults: list[tuple[re.Pattern[str], int, str, str]] = []  # (tenants, specificity, default, source)
         for source, policy, lines in files:
