@@ -250,12 +250,9 @@ class Gateway:
                 return None
             return hidden, lambda entry: entry.upstream not in hidden
         principal = call.principal
-        target_kind = "resourceTemplates" if kind == "resourceTemplates" else kind
 
         def keep(entry: Entry) -> bool:
-            return entry.upstream not in hidden and policy.visible(
-                principal, target_kind, entry.exposed, entry.upstream
-            )
+            return entry.upstream not in hidden and policy.visible(principal, kind, entry.exposed, entry.upstream)
 
         return (hidden, policy.version, policy.caller_key(principal)), keep
 
