@@ -140,6 +140,7 @@ class PolicyEngine:
                 self.rules.append(_compile(rule, f"{source}:{lines.get(index, 1)}", tenant_globs))
         self._claims_used = sorted({c for r in self.rules for c in r.claims})
         self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._by_tenant: dict[str, list[CompiledRule]] = {}
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -210,8 +211,8 @@ class PolicyEngine:
 
     def _make_plan(self, principal: Principal, kind: str, name: str, upstream: str | None) -> _Plan:
         plan = _Plan(static_deny=None)
-        for rule in self.rules:
-            if not rule.covers_tenant(principal.tenant) or not rule.about(kind, name, upstream):
+        for rule in self._rules_for(principal.tenant):
+            if not rule.about(kind, name, upstream):
                 continue
             caller = rule.matches_caller(principal)
             if rule.effect == "deny":
@@ -241,6 +242,14 @@ class PolicyEngine:
             plan.default_allow = default[0] == "allow"
             plan.default_source = default[1]
         return plan
+
+    def _rules_for(self, tenant: str) -> list[CompiledRule]:
+        rules = self._by_tenant.get(tenant)
+        if rules is None:
+            rules = [rule for rule in self.rules if rule.covers_tenant(tenant)]
+            if len(self._by_tenant) < 10_000:
+                self._by_tenant[tenant] = rules
+        return rules
 
     def _default_for(self, tenant: str) -> tuple[str, str] | None:
         best: tuple[int, str, str] | None = None
