@@ -189,12 +189,20 @@ def start_auth_server(workdir: Path) -> tuple[Proc, str]:
 
 
 def start_gateway(
-    workdir: Path, upstream_port: int, workers: int, protocol: str, issuer: str | None = None
+    workdir: Path,
+    upstream_port: int,
+    workers: int,
+    protocol: str,
+    issuer: str | None = None,
+    policy_dir: Path | None = None,
 ) -> tuple[Proc, int, str]:
     """Start `mcp-gateway serve` and wait for /readyz 200. Returns (process, port, readyz body)."""
     port = _free_port()
-    config = workdir / f"gateway-w{workers}{'-jwt' if issuer else ''}.yaml"
+    suffix = ("-jwt" if issuer else "") + ("-policy" if policy_dir else "")
+    config = workdir / f"gateway-w{workers}{suffix}.yaml"
     auth = f"auth:\n  issuers:\n    - issuer: {issuer}" if issuer else "auth:\n  allow_anonymous: true"
+    if policy_dir is not None:
+        auth += f"\npolicies:\n  dir: {policy_dir}"
     config.write_text(
         f"""server:
   host: {HOST}

@@ -108,14 +108,16 @@ def run_gateway(
     modern_too: bool,
     report: dict[str, Any],
     issuer: str | None = None,
+    policy_dir: Path | None = None,
 ) -> list[Load]:
-    label = f"gateway ({workers} worker{'s' if workers > 1 else ''}{', JWT' if issuer else ''})"
+    extra = (", JWT" if issuer else "") + (", policy" if policy_dir else "")
+    label = f"gateway ({workers} worker{'s' if workers > 1 else ''}{extra})"
     info: dict[str, Any] = {"workers": workers, "errors": []}
     report["gateways"].append(info)
     loads: list[Load] = []
     print(f"starting {label} ...", flush=True)
     try:
-        gateway, port, ready = start_gateway(workdir, upstream_port, workers, s.upstream_protocol, issuer)
+        gateway, port, ready = start_gateway(workdir, upstream_port, workers, s.upstream_protocol, issuer, policy_dir)
     except GatewayFailed as exc:
         info["errors"].append(str(exc))
         exc.proc.stop()
@@ -357,6 +359,26 @@ def compare_clients(s: Settings, workdir: Path) -> None:
         upstream.stop()
 
 
+def write_policy(workdir: Path) -> Path:
+    """A realistic policy: a default-deny file, 99 rules about other tenants and tools, and the rule that
+    lets the benchmark's (anonymous, tenant `default`) caller use `echo` when its argument is acceptable:
+    every call evaluates a CEL condition."""
+    directory = workdir / "policies"
+    directory.mkdir(exist_ok=True)
+    rules = [
+        "  - name: echo-with-clean-text\n    effect: allow\n    when: {tenants: [default]}\n"
+        "    targets: {tools: [echo]}\n    condition: 'has(args.text) && args.text != \"forbidden\"'"
+    ]
+    for i in range(99):
+        effect = ("allow", "deny", "require")[i % 3]
+        rules.append(
+            f"  - name: other-{i}\n    effect: {effect}\n    when: {{tenants: [team-{i % 9}]}}\n"
+            f'    targets: {{tools: ["svc{i}__*"]}}'
+        )
+    (directory / "bench.yaml").write_text("tenants: ['*']\ndefault: deny\nrules:\n" + "\n".join(rules) + "\n")
+    return directory
+
+
 def mint_token(issuer: str, audience: str) -> str:
     body = json.dumps({"claims": {"aud": audience, "scope": "mcp:tools", "tenant": "bench"}}).encode()
     request = urllib.request.Request(f"{issuer}/test/mint", body, {"Content-Type": "application/json"})
@@ -374,6 +396,11 @@ def main() -> int:
     parser.add_argument("--modern", action="store_true", help="also measure a 2026-07-28 client (no session)")
     parser.add_argument(
         "--auth-run", action="store_true", help="also measure the gateway with OAuth (a JWT on every call)"
+    )
+    parser.add_argument(
+        "--policy-run",
+        action="store_true",
+        help="also measure the gateway enforcing a realistic policy (100 rules, a CEL condition on every call)",
     )
     parser.add_argument(
         "--upstream-protocol",
@@ -447,6 +474,9 @@ def main() -> int:
             loads += run_gateway(s, workdir, upstream, upstream_port, 1, args.modern, report)
             if args.workers_run:
                 loads += run_gateway(s, workdir, upstream, upstream_port, 2, False, report)
+            if args.policy_run:
+                policy_dir = write_policy(workdir)
+                loads += run_gateway(s, workdir, upstream, upstream_port, 1, False, report, None, policy_dir)
             if args.auth_run:
                 print("starting the OAuth server ...", flush=True)
                 oauth, issuer = start_auth_server(workdir)
