@@ -328,6 +328,10 @@ def _policy_explain(args: argparse.Namespace) -> int:
     print("  rules considered:" if decision.chain else "  no rule is about this caller and target")
     for line in decision.chain:
         print(f"    {line}")
+    for limit in engine.limits_for(principal, kind, name, upstream):
+        rate = f"1 per {limit.interval_ms / 1000:g}s after a burst of {limit.burst}" if limit.interval_ms else "no rate"
+        slots = f", {limit.concurrency} at once" if limit.concurrency else ""
+        print(f"  limit {limit.name} (per {limit.per}): {rate}{slots}")
     return 0 if decision.allowed else 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,9 +22,9 @@ from ..catalog.catalog import KINDS, CacheHint, Catalog, Entry, Snapshot, Upstre
 from ..catalog.curation import Curator
 from ..catalog.naming import Namer, uri_scheme_prefix
 from ..config import GatewayConfig
-from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, McpError
+from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RATE_LIMITED, RESOURCE_NOT_FOUND, McpError
 from ..policy import PolicyEngine
-from ..state import MemoryBackend, Sealer, StateBackend
+from ..state import BackendUnavailable, MemoryBackend, Sealer, StateBackend
 from ..upstream.pool import UpstreamHandle, UpstreamPool
 from ..version import GATEWAY_INFO, LEGACY_VERSION, LOG_LEVELS, META_SERVER_INFO, MODERN_VERSION
 from .call import Call
@@ -321,7 +322,57 @@ class Gateway:
         if entry.param_headers:
             arguments = call.params.get("arguments")
             headers = mcp_param_headers(entry.param_headers, arguments if isinstance(arguments, dict) else {})
-        return await self._forward(entry.upstream, call, {**call.params, "name": entry.original}, headers)
+        slots = await self._admit(call, "tools", entry.exposed, entry.upstream)
+        try:
+            return await self._forward(entry.upstream, call, {**call.params, "name": entry.original}, headers)
+        finally:
+            for key in slots:
+                await self._release(key)
+
+    async def _admit(self, call: Call, kind: str, target: str, upstream: str) -> list[str]:
+        """Apply the policy's limits to this call: its concurrency slots (to release), or `RATE_LIMITED`."""
+        policy = self.policy
+        if policy is None:
+            return []
+        limits = policy.limits_for(call.principal, kind, target, upstream)
+        if not limits:
+            return []
+        slots: list[str] = []
+        try:
+            for limit in limits:
+                key = limit.key(call.principal, target)
+                if limit.concurrency is not None:
+                    if not await self.backend.concurrency_acquire(key, limit.concurrency, self._slot_ttl(upstream)):
+                        raise McpError(
+                            RATE_LIMITED,
+                            f"limit '{limit.name}': {limit.concurrency} call(s) already in flight; retry when one ends",
+                            {"limit": limit.name, "retryAfterSeconds": 1},
+                        )
+                    slots.append(key)
+                if limit.interval_ms is not None:
+                    wait_ms = await self.backend.rate_acquire(key, limit.interval_ms, limit.burst)
+                    if wait_ms > 0:
+                        seconds = max(1, math.ceil(wait_ms / 1000))
+                        raise McpError(
+                            RATE_LIMITED,
+                            f"limit '{limit.name}' reached; retry after {seconds}s",
+                            {"limit": limit.name, "retryAfterSeconds": seconds},
+                        )
+        except BaseException:
+            for key in slots:
+                await self._release(key)
+            raise
+        return slots
+
+    async def _release(self, key: str) -> None:
+        try:
+            await self.backend.concurrency_release(key)
+        except BackendUnavailable as exc:
+            log.warning("could not release a concurrency slot (it expires by itself): %s", exc)
+
+    def _slot_ttl(self, upstream: str) -> float:
+        config = self.config.upstreams.get(upstream)
+        return (config.timeout if config is not None else 60.0) + 60.0
 
     def _list(self, kind: str) -> Callable[[Call], Awaitable[dict[str, Any]]]:
         async def list_items(call: Call) -> dict[str, Any]:

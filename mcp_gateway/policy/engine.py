@@ -29,7 +29,7 @@ from typing import Any
 import cel
 
 from ..auth.principal import Principal
-from .model import PolicyFile, Rule
+from .model import Limit, PolicyFile, Rule
 
 log = logging.getLogger("mcp_gateway.policy")
 
@@ -89,6 +89,38 @@ class CompiledRule:
         return pattern is not None and pattern.match(name) is not None
 
 
+_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLimit:
+    name: str
+    matcher: CompiledRule  # who and what it is about (effect unused)
+    per: str
+    interval_ms: float | None  # one request per interval, after the burst
+    burst: int
+    concurrency: int | None
+
+    def key(self, principal: Principal, target: str) -> str:
+        if self.per == "tenant":
+            return f"{self.name}|{principal.tenant}"
+        if self.per == "subject":
+            return f"{self.name}|{principal.tenant}|{principal.subject}"
+        return f"{self.name}|{principal.tenant}|{principal.subject}|{target}"
+
+
+def _compile_limit(limit: Limit, source: str, file_tenants: re.Pattern[str]) -> CompiledLimit:
+    as_rule = Rule(name=limit.name, effect="allow", when=limit.when, targets=limit.targets)
+    interval_ms, burst = None, 1
+    if limit.rate is not None:
+        count, period = limit.rate.split("/")
+        interval_ms = _PERIODS[period] * 1000 / int(count)
+        burst = limit.burst or int(count)
+    return CompiledLimit(
+        limit.name, _compile(as_rule, source, file_tenants), limit.per, interval_ms, burst, limit.concurrency
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
@@ -115,6 +147,7 @@ class _Plan:
     default_source: str = "no policy file for this tenant"
     chain: list[str] = field(default_factory=list)
     variables: frozenset[str] = frozenset()  # what this target's conditions read
+    limits: tuple[CompiledLimit, ...] = ()
 
     @property
     def visible(self) -> bool:
@@ -128,6 +161,7 @@ class PolicyEngine:
         """`files`: (source path, parsed file, rule index -> line) in load order."""
         self.version = next(_versions)  # tells cached views of different engines apart (ids get reused)
         self.rules: list[CompiledRule] = []
+        self.limits: list[CompiledLimit] = []
         self._defaults: list[tuple[re.Pattern[str], int, str, str]] = []  # (tenants, specificity, default, source)
         for source, policy, lines in files:
             tenant_globs = _globs(policy.tenants)
@@ -138,6 +172,8 @@ class PolicyEngine:
                     self._defaults.append((_globs([pattern]), specificity, policy.default, source))  # type: ignore[arg-type]
             for index, rule in enumerate(policy.rules):
                 self.rules.append(_compile(rule, f"{source}:{lines.get(index, 1)}", tenant_globs))
+            for limit in policy.limits:
+                self.limits.append(_compile_limit(limit, source, tenant_globs))
         self._claims_used = sorted({c for r in self.rules for c in r.claims})
         self._plans: dict[tuple[Any, ...], _Plan] = {}
         self._by_tenant: dict[str, list[CompiledRule]] = {}
@@ -190,6 +226,9 @@ class PolicyEngine:
 
     # -- the argument-free part, cached ---------------------------------------------------------------
 
+    def limits_for(self, principal: Principal, kind: str, name: str, upstream: str | None) -> tuple[CompiledLimit, ...]:
+        return self._plan(principal, kind, name, upstream).limits
+
     def caller_key(self, principal: Principal) -> tuple[Any, ...]:
         """Everything about a caller the rules can tell apart (callers with equal keys see the same)."""
         return (
@@ -235,6 +274,13 @@ class PolicyEngine:
                     plan.static_allow = plan.static_allow or rule
                 else:
                     plan.allow_if.append(rule)
+        plan.limits = tuple(
+            limit
+            for limit in self.limits
+            if limit.matcher.covers_tenant(principal.tenant)
+            and limit.matcher.matches_caller(principal)
+            and limit.matcher.about(kind, name, upstream)
+        )
         conditional = [*plan.deny_if, *plan.require, *(plan.allow_if if plan.static_allow is None else [])]
         plan.variables = frozenset().union(*(r.variables for r in conditional))
         default = self._default_for(principal.tenant)

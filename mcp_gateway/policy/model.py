@@ -55,6 +55,22 @@ class Rule(_Strict):
     message: str | None = Field(None, description="Shown to the caller when this rule denies.")
 
 
+class Limit(_Strict):
+    """How much: a request rate (GCRA) and/or concurrent calls, counted per tenant, subject or tool."""
+
+    name: str = Field(min_length=1, description="Named in the error a limited caller gets.")
+    when: Match = Field(default_factory=Match)
+    targets: Targets = Field(default_factory=Targets)
+    per: Literal["tenant", "subject", "tool"] = Field(
+        "subject", description="Who shares one budget: the whole tenant, each subject, or each subject per tool."
+    )
+    rate: str | None = Field(
+        None, pattern=r"^[1-9][0-9]*/(second|minute|hour|day)$", description='Requests per period, e.g. "60/minute".'
+    )
+    burst: int | None = Field(None, ge=1, description="Requests allowed at once; default: the rate's count.")
+    concurrency: int | None = Field(None, ge=1, description="Calls in flight at once.")
+
+
 class PolicyFile(_Strict):
     tenants: list[str] = Field(
         default_factory=lambda: ["*"], description="Tenant globs this file is about (its default and its rules)."
@@ -63,3 +79,4 @@ class PolicyFile(_Strict):
         None, description="What these tenants get when no rule decides; the most specific file's default wins."
     )
     rules: list[Rule] = Field(default_factory=list)
+    limits: list[Limit] = Field(default_factory=list)

@@ -129,6 +129,20 @@ class StateBackend:
     async def session_delete(self, key: str) -> None:
         raise NotImplementedError
 
+    # -- counters for limits (policy `limits`) ----------------------------------------------------------
+
+    async def rate_acquire(self, key: str, interval_ms: float, burst: int) -> float:
+        """GCRA: admit one request of a flow allowing `burst` at once and one per `interval_ms` after.
+        Returns 0 when admitted, else the milliseconds until a request would be."""
+        raise NotImplementedError
+
+    async def concurrency_acquire(self, key: str, limit: int, ttl: float) -> bool:
+        """Take one of `limit` slots (a slot left by a crashed process frees itself after `ttl` s)."""
+        raise NotImplementedError
+
+    async def concurrency_release(self, key: str) -> None:
+        raise NotImplementedError
+
 
 class MemoryBackend(StateBackend):
     """One process: messages stay local, session records live in a dict with expiry times."""
@@ -136,6 +150,8 @@ class MemoryBackend(StateBackend):
     def __init__(self) -> None:
         super().__init__()
         self._records: dict[str, tuple[dict[str, str], float]] = {}
+        self._tats: dict[str, float] = {}
+        self._slots: dict[str, int] = {}
 
     def _live(self, key: str) -> dict[str, str] | None:
         record = self._records.get(key)
@@ -173,6 +189,31 @@ class MemoryBackend(StateBackend):
 
     async def session_delete(self, key: str) -> None:
         self._records.pop(key, None)
+
+    async def rate_acquire(self, key: str, interval_ms: float, burst: int) -> float:
+        now = time.monotonic() * 1000
+        tat = max(self._tats.get(key, now), now)
+        allow_at = tat + interval_ms - interval_ms * burst
+        if now < allow_at:
+            return allow_at - now
+        self._tats[key] = tat + interval_ms
+        if len(self._tats) > 100_000:
+            self._tats = {k: v for k, v in self._tats.items() if v > now}
+        return 0.0
+
+    async def concurrency_acquire(self, key: str, limit: int, ttl: float) -> bool:
+        held = self._slots.get(key, 0)
+        if held >= limit:
+            return False
+        self._slots[key] = held + 1
+        return True
+
+    async def concurrency_release(self, key: str) -> None:
+        held = self._slots.get(key, 0)
+        if held <= 1:
+            self._slots.pop(key, None)
+        else:
+            self._slots[key] = held - 1
 
     def _sweep(self) -> None:
         now = time.monotonic()

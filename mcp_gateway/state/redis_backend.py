@@ -22,6 +22,29 @@ from .backend import BackendUnavailable, Message, StateBackend
 log = logging.getLogger("mcp_gateway.state")
 
 
+# GCRA in one atomic step, on Redis's own clock (so processes with skewed clocks agree).
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local allow_at = tat + interval - interval * burst
+if now < allow_at then return tostring(allow_at - now) end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+return '0'
+"""
+# Take a slot unless all are held; the key expires if its holders die without releasing.
+_TAKE_SLOT = """
+local held = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if held > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return 0 end
+return 1
+"""
+
+
 class RedisBackend(StateBackend):
     shared = True
 
@@ -34,6 +57,8 @@ class RedisBackend(StateBackend):
         self._client: redis.Redis = redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._gcra = self._client.register_script(_GCRA)
+        self._take_slot = self._client.register_script(_TAKE_SLOT)
 
     async def start(self) -> None:
         try:
@@ -105,6 +130,21 @@ class RedisBackend(StateBackend):
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:s:{key}"
+
+    # -- counters for limits -------------------------------------------------------------------------
+
+    async def rate_acquire(self, key: str, interval_ms: float, burst: int) -> float:
+        wait = await self._guarded(self._gcra(keys=[f"{self._prefix}:rate:{key}"], args=[interval_ms, burst]))
+        return float(wait.decode() if isinstance(wait, bytes) else wait)
+
+    async def concurrency_acquire(self, key: str, limit: int, ttl: float) -> bool:
+        taken = await self._guarded(
+            self._take_slot(keys=[f"{self._prefix}:slots:{key}"], args=[limit, max(1, int(ttl))])
+        )
+        return bool(taken)
+
+    async def concurrency_release(self, key: str) -> None:
+        await self._guarded(self._client.decr(f"{self._prefix}:slots:{key}"))
 
     async def session_create(self, key: str, fields: dict[str, str], ttl: float) -> None:
         await self._guarded(self._pipeline_set(key, fields, [], ttl))
