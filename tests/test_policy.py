@@ -258,3 +258,57 @@ def test_a_denied_target_is_never_listed_and_a_call_to_it_never_reaches_the_upst
             assert reached == decision.allowed, (tenant, exposed, n, policy, answer)
             if not decision.visible:
                 assert answer["error"]["code"] == -32602  # as if it did not exist
+
+
+def test_a_tenant_gets_a_curated_view_renamed_described_with_arguments_fixed_and_hidden(upstreams, gateway, tmp_path):
+    policy_dir = tmp_path / "views"
+    policy_dir.mkdir()
+    (policy_dir / "all.yaml").write_text(
+        """
+tenants: ["*"]
+default: allow
+views:
+  - tenants: [support]
+    tools:
+      github__search_issues:
+        name: search_tickets
+        description: Search the support tracker.
+        fixed_args: {repo: acme/support}
+        hidden_args: [org]
+"""
+    )
+    record = tmp_path / "github.jsonl"
+    _, url = upstreams(
+        "--name",
+        "github",
+        "--tools",
+        "0",
+        "--no-special-tools",
+        "--tool-name",
+        "search_issues",
+        "--record",
+        str(record),
+    )
+    gw = gateway(
+        {
+            "auth": {"api_keys": _api_keys()},
+            "policies": {"dir": str(policy_dir)},
+            "upstreams": {"github": {"transport": "streamable_http", "url": url}},
+        },
+        upstreams_ready=1,
+    )
+    listed = modern_post(gw.url, "tools/list", headers=_as("support")).json()["result"]["tools"]
+    [tool] = listed
+    assert tool["name"] == "search_tickets" and tool["description"] == "Search the support tracker."
+    assert "repo" not in tool["inputSchema"].get("properties", {}) and "org" not in tool["inputSchema"].get(
+        "properties", {}
+    )
+    assert _tools(gw, "engineering") == {"github__search_issues"}  # other tenants see the catalog as it is
+
+    answer = final_message(_call(gw, "support", "search_tickets", {"q": "refund", "org": "evil", "repo": "evil/x"}))
+    assert answer["result"]["isError"] is False
+    # The support tenant does not know the tool by its catalog name.
+    unknown = _call(gw, "support", "github__search_issues", {"q": "x"}).json()
+    assert unknown["error"]["code"] == -32602
+    [sent] = _calls_upstream(record)
+    assert sent["name"] == "search_issues" and sent["arguments"] == {"q": "refund", "repo": "acme/support"}

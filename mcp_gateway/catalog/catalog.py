@@ -102,14 +102,18 @@ class Snapshot:
         cursor: str | None,
         page_size: int,
         view: tuple[Any, Callable[[Entry], bool]] | None = None,
+        shown: Callable[[Entry], dict[str, Any]] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of a list; with a `view` (key, keep), only the entries `keep` admits. Callers with
-        the same key share one filtered list per snapshot, so their pages line up."""
+        """One page of a list; with a `view` (key, keep), only the entries `keep` admits (callers with
+        the same key share one filtered list per snapshot, so their pages line up); `shown` gives an
+        entry's definition as this caller sees it."""
         items = self.lists[kind] if view is None else self._view(kind, view[0], view[1])
         start = _decode_cursor(cursor, kind) if cursor else 0
         end = start + page_size
         next_cursor = _encode_cursor(kind, end) if end < len(items) else None
-        return [entry.definition for entry in items[start:end]], next_cursor
+        if shown is None:
+            return [entry.definition for entry in items[start:end]], next_cursor
+        return [shown(entry) for entry in items[start:end]], next_cursor
 
     def _view(self, kind: str, key: Any, keep: Callable[[Entry], bool]) -> tuple[Entry, ...]:
         cache_key = (kind, key)

@@ -257,6 +257,41 @@ class Gateway:
 
         return (hidden, policy.version, policy.caller_key(principal)), keep
 
+    def _shown_tools(self, call: Call) -> Callable[[Entry], dict[str, Any]] | None:
+        """The tenant's curated view of tool definitions (renamed, described, arguments fixed or hidden)."""
+        policy = self.policy
+        if policy is None:
+            return None
+        views, _ = policy.tool_views(call.principal.tenant)
+        if not views:
+            return None
+
+        def shown(entry: Entry) -> dict[str, Any]:
+            view = views.get(entry.exposed)
+            return entry.definition if view is None else _curated(entry.definition, view)
+
+        return shown
+
+    def _tool_entry(self, call: Call) -> tuple[Entry, dict[str, Any]]:
+        """The tool a call names (through the tenant's renames) and its arguments as the upstream gets them."""
+        name = call.params.get("name")
+        arguments = call.params.get("arguments")
+        arguments = arguments if isinstance(arguments, dict) else {}
+        policy = self.policy
+        if policy is None or not isinstance(name, str):
+            return self._named("tools", name, call), arguments
+        views, renames = policy.tool_views(call.principal.tenant)
+        if name in renames:
+            name = renames[name]
+        elif name in views and views[name].name:
+            raise McpError(INVALID_PARAMS, f"Unknown tool: {name}")  # this tenant knows it by another name
+        entry = self._named("tools", name, call)
+        view = views.get(entry.exposed)
+        if view is not None and (view.fixed_args or view.hidden_args):
+            dropped = set(view.hidden_args) | set(view.fixed_args)
+            arguments = {**{k: v for k, v in arguments.items() if k not in dropped}, **view.fixed_args}
+        return entry, arguments
+
     def _check_policy(self, call: Call, kind: str, target: str, upstream: str, args: dict[str, Any] | None) -> None:
         """Raise unless the policy lets this caller use the target: a target it may not see is unknown to
         it; one refused by a condition on the arguments names the rule (`PolicyDenied`)."""
@@ -306,12 +341,9 @@ class Gateway:
         return hidden
 
     async def _call_tool(self, call: Call) -> dict[str, Any]:
-        entry = self._named("tools", call.params.get("name"), call)
-        arguments = call.params.get("arguments")
+        entry, arguments = self._tool_entry(call)
         try:
-            self._check_policy(
-                call, "tools", entry.exposed, entry.upstream, arguments if isinstance(arguments, dict) else {}
-            )
+            self._check_policy(call, "tools", entry.exposed, entry.upstream, arguments)
         except PolicyDenied as denied:
             # A tool error the model can read and act on, naming the rule.
             return {
@@ -320,11 +352,13 @@ class Gateway:
             }
         headers = None
         if entry.param_headers:
-            arguments = call.params.get("arguments")
-            headers = mcp_param_headers(entry.param_headers, arguments if isinstance(arguments, dict) else {})
+            headers = mcp_param_headers(entry.param_headers, arguments)
+        params = {**call.params, "name": entry.original}
+        if "arguments" in call.params or arguments:
+            params["arguments"] = arguments
         slots = await self._admit(call, "tools", entry.exposed, entry.upstream)
         try:
-            return await self._forward(entry.upstream, call, {**call.params, "name": entry.original}, headers)
+            return await self._forward(entry.upstream, call, params, headers)
         finally:
             for key in slots:
                 await self._release(key)
@@ -379,7 +413,10 @@ class Gateway:
             cursor = call.params.get("cursor")
             if cursor is not None and not isinstance(cursor, str):
                 raise McpError(INVALID_PARAMS, "cursor must be a string")
-            items, next_cursor = self.catalog.snapshot.page(kind, cursor, self._page_size, self._view(kind, call))
+            shown = self._shown_tools(call) if kind == "tools" else None
+            items, next_cursor = self.catalog.snapshot.page(
+                kind, cursor, self._page_size, self._view(kind, call), shown
+            )
             result: dict[str, Any] = {kind: items}
             if next_cursor is not None:
                 result["nextCursor"] = next_cursor
@@ -601,6 +638,26 @@ class Gateway:
             seen_cursors.add(cursor)
         entries: list[Entry] = self.views[handle.name].entries(kind, items)
         self.catalog.set_listing(handle.name, kind, entries, cache)
+
+
+def _curated(definition: dict[str, Any], view: Any) -> dict[str, Any]:
+    """A tool definition as a tenant's view shows it."""
+    shown = dict(definition)
+    if view.name:
+        shown["name"] = view.name
+    if view.description is not None:
+        shown["description"] = view.description
+    dropped = set(view.hidden_args) | set(view.fixed_args)
+    schema = shown.get("inputSchema")
+    if dropped and isinstance(schema, dict):
+        properties = schema.get("properties")
+        schema = dict(schema)
+        if isinstance(properties, dict):
+            schema["properties"] = {k: v for k, v in properties.items() if k not in dropped}
+        if isinstance(schema.get("required"), list):
+            schema["required"] = [k for k in schema["required"] if k not in dropped]
+        shown["inputSchema"] = schema
+    return shown
 
 
 def _can_be_asked(call: Call) -> bool:

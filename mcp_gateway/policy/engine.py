@@ -29,7 +29,7 @@ from typing import Any
 import cel
 
 from ..auth.principal import Principal
-from .model import Limit, PolicyFile, Rule
+from .model import Limit, PolicyFile, Rule, ToolView
 
 log = logging.getLogger("mcp_gateway.policy")
 
@@ -162,6 +162,8 @@ class PolicyEngine:
         self.version = next(_versions)  # tells cached views of different engines apart (ids get reused)
         self.rules: list[CompiledRule] = []
         self.limits: list[CompiledLimit] = []
+        self._views: list[tuple[re.Pattern[str], dict[str, ToolView]]] = []
+        self._tenant_views: dict[str, tuple[dict[str, ToolView], dict[str, str]]] = {}
         self._defaults: list[tuple[re.Pattern[str], int, str, str]] = []  # (tenants, specificity, default, source)
         for source, policy, lines in files:
             tenant_globs = _globs(policy.tenants)
@@ -174,6 +176,9 @@ class PolicyEngine:
                 self.rules.append(_compile(rule, f"{source}:{lines.get(index, 1)}", tenant_globs))
             for limit in policy.limits:
                 self.limits.append(_compile_limit(limit, source, tenant_globs))
+            for view in policy.views:
+                tenants = _globs(view.tenants) if view.tenants is not None else tenant_globs
+                self._views.append((tenants, view.tools))  # type: ignore[arg-type]
         self._claims_used = sorted({c for r in self.rules for c in r.claims})
         self._plans: dict[tuple[Any, ...], _Plan] = {}
         self._by_tenant: dict[str, list[CompiledRule]] = {}
@@ -225,6 +230,21 @@ class PolicyEngine:
         return Decision(False, visible, rule_name, "not allowed by any rule", tuple(chain))
 
     # -- the argument-free part, cached ---------------------------------------------------------------
+
+    def tool_views(self, tenant: str) -> tuple[dict[str, ToolView], dict[str, str]]:
+        """This tenant's tool views (exposed name -> view) and its renames (shown name -> exposed name)."""
+        found = self._tenant_views.get(tenant)
+        if found is None:
+            views: dict[str, ToolView] = {}
+            for tenants, tools in self._views:
+                if tenants.match(tenant):
+                    for exposed, view in tools.items():
+                        views.setdefault(exposed, view)
+            renames = {view.name: exposed for exposed, view in views.items() if view.name}
+            found = (views, renames)
+            if len(self._tenant_views) < 10_000:
+                self._tenant_views[tenant] = found
+        return found
 
     def limits_for(self, principal: Principal, kind: str, name: str, upstream: str | None) -> tuple[CompiledLimit, ...]:
         return self._plan(principal, kind, name, upstream).limits

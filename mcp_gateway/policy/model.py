@@ -3,7 +3,7 @@ prompts and models. `mcp-gateway policy schema` prints it as JSON Schema."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,6 +71,24 @@ class Limit(_Strict):
     concurrency: int | None = Field(None, ge=1, description="Calls in flight at once.")
 
 
+class ToolView(_Strict):
+    """How one tool looks to a tenant."""
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,128}$", description="The name this tenant sees.")
+    description: str | None = None
+    fixed_args: dict[str, Any] = Field(
+        default_factory=dict, description="Arguments always sent with these values (and not shown to the tenant)."
+    )
+    hidden_args: list[str] = Field(default_factory=list, description="Arguments not shown, and dropped if sent.")
+
+
+class View(_Strict):
+    """A curated view of the catalog for some tenants: renamed tools, other descriptions, fixed arguments."""
+
+    tenants: list[str] | None = Field(None, description="Tenant globs; default: the file's `tenants`.")
+    tools: dict[str, ToolView] = Field(default_factory=dict, description="Exposed tool name -> its view.")
+
+
 class PolicyFile(_Strict):
     tenants: list[str] = Field(
         default_factory=lambda: ["*"], description="Tenant globs this file is about (its default and its rules)."
@@ -80,3 +98,4 @@ class PolicyFile(_Strict):
     )
     rules: list[Rule] = Field(default_factory=list)
     limits: list[Limit] = Field(default_factory=list)
+    views: list[View] = Field(default_factory=list)
