@@ -168,17 +168,30 @@ def test_policy_explain_agrees_with_the_gateway(governed):
 # -- property: a denied target is never listed and never reaches an upstream -----------------------------
 
 GENERATED_TOOLS = [f"tool_{i}" for i in range(6)]
-rule_strategy = st.fixed_dictionaries(
-    {
-        "effect": st.sampled_from(["allow", "deny", "require"]),
-        "tenant": st.sampled_from(["engineering", "support", "*"]),
-        "tools": st.lists(st.sampled_from([*GENERATED_TOOLS, "tool_*", "tool_[0-2]"]), min_size=1, max_size=3),
-        "condition": st.sampled_from([None, None, "args.n > 2", "has(args.n)", "args.n == 1"]),
-        "scopes": st.sampled_from([[], [], ["repo:write"]]),
-    }
+GENERATED_PROMPTS = [f"up__prompt_{i}" for i in range(3)]
+GENERATED_RESOURCES = [f"up://up__item/{i}" for i in range(3)]
+_TARGETS = {
+    "tools": [*(f"up__{t}" for t in GENERATED_TOOLS), "up__tool_*", "up__tool_[0-2]"],
+    "prompts": [*GENERATED_PROMPTS, "up__prompt_*"],
+    "resources": [*GENERATED_RESOURCES, "up://up__item/*"],
+}
+rule_strategy = st.sampled_from(list(_TARGETS)).flatmap(
+    lambda kind: st.fixed_dictionaries(
+        {
+            "kind": st.just(kind),
+            "effect": st.sampled_from(["allow", "deny", "require"]),
+            "tenant": st.sampled_from(["engineering", "support", "*"]),
+            "targets": st.lists(st.sampled_from(_TARGETS[kind]), min_size=1, max_size=3),
+            # Conditions read tool arguments; prompts and resources get argument-free rules.
+            "condition": st.sampled_from([None, None, "args.n > 2", "has(args.n)", "args.n == 1"])
+            if kind == "tools"
+            else st.none(),
+            "scopes": st.sampled_from([[], [], ["repo:write"]]),
+        }
+    )
 )
 policy_strategy = st.fixed_dictionaries(
-    {"default": st.sampled_from(["allow", "deny"]), "rules": st.lists(rule_strategy, max_size=6)}
+    {"default": st.sampled_from(["allow", "deny"]), "rules": st.lists(rule_strategy, max_size=8)}
 )
 
 
@@ -189,7 +202,7 @@ def _write_policy(directory: Path, policy: dict) -> None:
             "name": f"r{index}",
             "effect": rule["effect"],
             "when": {"tenants": [rule["tenant"]], "scopes": rule["scopes"]},
-            "targets": {"tools": [f"up__{t}" for t in rule["tools"]]},
+            "targets": {rule["kind"]: rule["targets"]},
         }
         if rule["condition"]:
             entry["condition"] = rule["condition"]
@@ -213,7 +226,18 @@ def property_gateway(tmp_path_factory):
     record = tmp / "up.jsonl"
     names = [arg for tool in GENERATED_TOOLS for arg in ("--tool-name", tool)]
     upstream, url = scripted_server(
-        "--name", "up", "--tools", "0", "--no-special-tools", *names, "--record", str(record)
+        "--name",
+        "up",
+        "--tools",
+        "0",
+        "--no-special-tools",
+        *names,
+        "--prompts",
+        "3",
+        "--resources",
+        "3",
+        "--record",
+        str(record),
     )
     gw = Gateway(
         {
@@ -258,6 +282,23 @@ def test_a_denied_target_is_never_listed_and_a_call_to_it_never_reaches_the_upst
             assert reached == decision.allowed, (tenant, exposed, n, policy, answer)
             if not decision.visible:
                 assert answer["error"]["code"] == -32602  # as if it did not exist
+        prompts = {
+            p["name"] for p in modern_post(gw.url, "prompts/list", headers=_as(tenant)).json()["result"]["prompts"]
+        }
+        resources = {
+            r["uri"] for r in modern_post(gw.url, "resources/list", headers=_as(tenant)).json()["result"]["resources"]
+        }
+        for kind, names, listed_now, method, key in (
+            ("prompts", GENERATED_PROMPTS, prompts, "prompts/get", "name"),
+            ("resources", GENERATED_RESOURCES, resources, "resources/read", "uri"),
+        ):
+            for name in names:
+                decision = engine.decide(principal, kind, name, "up", None)
+                assert (name in listed_now) == decision.visible, (tenant, name, policy)
+                before = sum(1 for r in read_records(record) if r.get("method") == method)
+                modern_post(gw.url, method, {key: name}, headers=_as(tenant))
+                reached = sum(1 for r in read_records(record) if r.get("method") == method) > before
+                assert reached == decision.allowed, (tenant, name, policy)
 
 
 def test_a_tenant_gets_a_curated_view_renamed_described_with_arguments_fixed_and_hidden(upstreams, gateway, tmp_path):
