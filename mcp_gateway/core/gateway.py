@@ -433,7 +433,12 @@ class Gateway:
             )
         except PolicyDenied as denied:
             raise McpError(INVALID_PARAMS, f"{denied.message} (policy rule '{denied.rule}')") from None
-        return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
+        slots = await self._admit(call, "prompts", entry.exposed, entry.upstream)
+        try:
+            return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
+        finally:
+            for key in slots:
+                await self._release(key)
 
     async def _read_resource(self, call: Call) -> dict[str, Any]:
         uri = call.params.get("uri")
@@ -442,10 +447,14 @@ class Gateway:
         upstream, original = self._resolve_uri(uri, call.client.modern)
         self._check_scopes(upstream, frozenset(), call)
         self._check_resource_policy(call, uri, upstream)
+        slots = await self._admit(call, "resources", uri, upstream)
         try:
             result = await self._forward(upstream, call, {**call.params, "uri": original})
         except McpError as exc:
             raise _resource_error_for(call, uri, exc) from None
+        finally:
+            for key in slots:
+                await self._release(key)
         namer = self.views[upstream].namer
         contents = result.get("contents")
         if namer.prefix and isinstance(contents, list):
