@@ -28,6 +28,7 @@ from .front.sessions import SessionRegistry
 from .policy import PolicyEngine, PolicyError
 from .policy.reloader import PolicyReloader
 from .state import BackendUnavailable, Sealer, create_backend
+from .telemetry.access_log import AccessLog
 
 log = logging.getLogger("mcp_gateway")
 
@@ -106,6 +107,12 @@ class GatewayApp:
                 len(self.config.auth.issuers),
                 len(self.config.auth.api_keys),
             )  # type: ignore[union-attr]
+        if self.config.telemetry.access_log:
+            path = self.config.telemetry.access_log
+            if path != "-":
+                path = str(Path(self.config.base_dir or ".") / path)
+            self.gateway.access_log = AccessLog(path)
+            await self.gateway.access_log.start()
         if self.policies is not None:
             try:
                 await self.policies.load_first()
@@ -145,6 +152,8 @@ class GatewayApp:
             self._sweeper.cancel()
         self.sessions.close_all()
         await self.gateway.stop()
+        if self.gateway.access_log is not None:
+            await self.gateway.access_log.stop()
         await self.backend.stop()
         if self.authenticator is not None:
             await self.authenticator.stop()

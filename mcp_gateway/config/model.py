@@ -321,6 +321,12 @@ class PolicyConfig(_Strict):
     reload: bool = Field(True, description="Apply edits while running (a broken edit keeps the last good policy).")
 
 
+class TelemetryConfig(_Strict):
+    access_log: str | None = Field(
+        None, description='Where the access log goes (one JSON line per request): a file path, or "-" for stdout.'
+    )
+
+
 class GatewayConfig(_Strict):
     base_dir: str | None = Field(
         None, description="Directory that relative stdio `cwd`s resolve against; default: the config file's."
@@ -331,6 +337,7 @@ class GatewayConfig(_Strict):
     auth: AuthConfig | None = Field(
         None, description="Who may call the gateway. Absent: anonymous access (local development), logged loudly."
     )
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     policies: PolicyConfig | None = Field(
         None, description="Per-tenant policy files; absent: every caller may use everything."
     )

@@ -77,3 +77,4 @@ class Call:
     sink: CallSink | None = None
     request_id: Any = None
     principal: Principal = LOCAL_PRINCIPAL
+    upstream: str | None = None  # set when the call is routed (for the access log and traces)

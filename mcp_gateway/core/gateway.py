@@ -25,6 +25,7 @@ from ..config import GatewayConfig
 from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RATE_LIMITED, RESOURCE_NOT_FOUND, McpError
 from ..policy import PolicyEngine
 from ..state import BackendUnavailable, MemoryBackend, Sealer, StateBackend
+from ..telemetry.access_log import AccessLog
 from ..upstream.pool import UpstreamHandle, UpstreamPool
 from ..version import GATEWAY_INFO, LEGACY_VERSION, LOG_LEVELS, META_SERVER_INFO, MODERN_VERSION
 from .call import Call
@@ -121,6 +122,7 @@ class Gateway:
         }
         self._hidden_by_scopes: dict[frozenset[str], frozenset[str]] = {}
         self.policy: PolicyEngine | None = None  # set (and swapped on reload) by the app
+        self.access_log: AccessLog | None = None  # set by the app when configured
         self.catalog = Catalog(list(self.views))
         self.pool = UpstreamPool(
             config.upstreams, self._upstream_up, self._upstream_down, self._upstream_notified, config.base_dir
@@ -518,6 +520,7 @@ class Gateway:
         handle = self.pool.get(upstream)
         if handle is None:
             raise McpError(METHOD_NOT_FOUND, f"unknown upstream '{upstream}'")
+        call.upstream = upstream
         session = handle.session
         if call.method in _MRTR_METHODS and (
             self.bridge.owns(params)

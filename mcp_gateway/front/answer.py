@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from ..auth import AuthError
 from ..core.call import Call
 from ..core.gateway import Gateway
 from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, McpError, error_message, result_message
+from ..telemetry.access_log import entry_for
 
 log = logging.getLogger("mcp_gateway.front")
 
@@ -24,23 +26,44 @@ async def answer(
     for missing scopes propagates (`AuthError`: HTTP turns it into a 403 challenge), unless
     `raise_auth` is off (stdio), where it is a JSON-RPC error."""
     request_id = call.request_id
+    access_log = gateway.access_log
+    started = time.perf_counter() if access_log is not None else 0.0
+    error: int | None = None
     try:
         result = await gateway.handle(call)
     except McpError as exc:
+        error = exc.code
         return error_message(request_id, exc), exc.code
     except AuthError as exc:
+        error = exc.status
         if raise_auth:
             raise
         return error_message(request_id, McpError(INVALID_REQUEST, exc.description)), INVALID_REQUEST
     except asyncio.CancelledError:
+        error = REQUEST_CANCELLED
         task = asyncio.current_task()
         if request_id not in cancelled or task is None:
             raise
         task.uncancel()
         return error_message(request_id, McpError(REQUEST_CANCELLED, "Request cancelled")), REQUEST_CANCELLED
     except Exception:
+        error = INTERNAL_ERROR
         log.exception("unhandled error serving %s", call.method)
         return error_message(request_id, McpError(INTERNAL_ERROR, "Internal error")), INTERNAL_ERROR
     finally:
         cancelled.discard(request_id)
+        if access_log is not None:
+            access_log.record(
+                entry_for(
+                    method=call.method,
+                    params=call.params,
+                    tenant=call.principal.tenant,
+                    subject=call.principal.subject,
+                    upstream=call.upstream,
+                    protocol=call.client.protocol_version,
+                    session=call.client.session_id,
+                    error=error,
+                    started=started,
+                )
+            )
     return result_message(request_id, result), None

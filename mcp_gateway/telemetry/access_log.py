@@ -1,0 +1,101 @@
+"""The access log: one JSON line per MCP request, written off the hot path.
+
+Lines are appended to an in-memory buffer and flushed by a background task a few times a second (or
+when the buffer grows), so a call costs one dict and one `orjson.dumps`. The log never carries secrets:
+no headers, no tokens, no arguments or results (those belong to traces, with their own hiding rules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from typing import Any, BinaryIO
+
+import orjson
+
+log = logging.getLogger("mcp_gateway.telemetry")
+
+_FLUSH_SECONDS = 0.25
+_FLUSH_BYTES = 256 * 1024
+
+
+class AccessLog:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._buffer: list[bytes] = []
+        self._size = 0
+        self._file: BinaryIO | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.path == "-":
+            self._file = sys.stdout.buffer
+        else:
+            self._file = open(self.path, "ab")  # noqa: SIM115 - lives as long as the process
+        self._task = asyncio.create_task(self._flush_forever(), name="access-log")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        self.flush()
+        if self._file is not None and self.path != "-":
+            self._file.close()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        line = orjson.dumps(entry) + b"\n"
+        self._buffer.append(line)
+        self._size += len(line)
+        if self._size >= _FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer or self._file is None:
+            return
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        self._size = 0
+        try:
+            self._file.write(data)
+            self._file.flush()
+        except OSError as exc:
+            log.warning("access log %s: write failed: %s", self.path, exc)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_SECONDS)
+            self.flush()
+
+
+def entry_for(
+    *,
+    method: str,
+    params: dict[str, Any],
+    tenant: str,
+    subject: str,
+    upstream: str | None,
+    protocol: str,
+    session: str | None,
+    error: int | None,
+    started: float,
+) -> dict[str, Any]:
+    target = params.get("name") if method in ("tools/call", "prompts/get") else params.get("uri")
+    return {
+        "ts": round(time.time(), 3),
+        "pid": os.getpid(),
+        "method": method,
+        "target": target if isinstance(target, str) else None,
+        "upstream": upstream,
+        "tenant": tenant,
+        "subject": subject,
+        "protocol": protocol,
+        "session": session[:12] if session else None,  # a prefix identifies it without revealing it
+        "status": "ok" if error is None else "error",
+        "error": error,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
