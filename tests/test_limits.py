@@ -45,21 +45,26 @@ async def _burst(urls: list[str], count: int, tool: str, arguments: dict) -> lis
         return await asyncio.gather(*(one(client, urls[n % len(urls)], n) for n in range(count)))
 
 
+def _limited(upstreams, gateway, tmp_path, name: str, limit: str, processes: int = 1, state: dict | None = None):
+    """Gateway process(es) in front of one recording upstream, under one limit; (urls, record)."""
+    record = tmp_path / "up.jsonl"
+    _, url = upstreams("--name", "up", "--tools", "1", "--record", str(record))
+    config: dict = {
+        "policies": {"dir": _policy(tmp_path, name, limit)},
+        "upstreams": {"up": {"transport": "streamable_http", "url": url}},
+    }
+    if state is not None:
+        config |= {"state": state, "server": {"session_secret": "shared between the processes"}}
+    return [gateway(config, upstreams_ready=1).url for _ in range(processes)], record
+
+
 def _calls(record, tool: str) -> int:
     return sum(1 for r in read_records(record) if r.get("method") == "tools/call" and r.get("name") == tool)
 
 
 async def test_n_concurrent_calls_against_a_rate_of_k_admit_exactly_k(upstreams, gateway, tmp_path):
-    record = tmp_path / "up.jsonl"
-    _, url = upstreams("--name", "up", "--tools", "1", "--record", str(record))
-    gw = gateway(
-        {
-            "policies": {"dir": _policy(tmp_path, "five-a-minute", '    rate: "5/minute"')},
-            "upstreams": {"up": {"transport": "streamable_http", "url": url}},
-        },
-        upstreams_ready=1,
-    )
-    answers = await _burst([gw.url], 20, "up__tool_0", {})
+    urls, record = _limited(upstreams, gateway, tmp_path, "five-a-minute", '    rate: "5/minute"')
+    answers = await _burst(urls, 20, "up__tool_0", {})
     admitted = [a for a in answers if "result" in a]
     limited = [a for a in answers if "error" in a]
     assert len(admitted) == 5 and _calls(record, "tool_0") == 5
@@ -70,33 +75,18 @@ async def test_n_concurrent_calls_against_a_rate_of_k_admit_exactly_k(upstreams,
 
 
 async def test_two_processes_on_redis_share_one_rate(upstreams, gateway, tmp_path, redis_state):
-    record = tmp_path / "up.jsonl"
-    _, url = upstreams("--name", "up", "--tools", "1", "--record", str(record))
-    config = {
-        "state": redis_state,
-        "server": {"session_secret": "shared between the two processes"},
-        "policies": {"dir": _policy(tmp_path, "five-a-minute", '    rate: "5/minute"')},
-        "upstreams": {"up": {"transport": "streamable_http", "url": url}},
-    }
-    a, b = gateway(config, upstreams_ready=1), gateway(config, upstreams_ready=1)
-    answers = await _burst([a.url, b.url], 20, "up__tool_0", {})
+    limit = '    rate: "5/minute"'
+    urls, record = _limited(upstreams, gateway, tmp_path, "five-a-minute", limit, processes=2, state=redis_state)
+    answers = await _burst(urls, 20, "up__tool_0", {})
     assert sum("result" in x for x in answers) == 5
     assert _calls(record, "tool_0") == 5
 
 
 async def test_concurrent_calls_beyond_the_limit_are_refused_until_one_ends(upstreams, gateway, tmp_path):
-    record = tmp_path / "up.jsonl"
-    _, url = upstreams("--name", "up", "--tools", "0", "--record", str(record))
-    gw = gateway(
-        {
-            "policies": {"dir": _policy(tmp_path, "two-at-once", "    concurrency: 2")},
-            "upstreams": {"up": {"transport": "streamable_http", "url": url}},
-        },
-        upstreams_ready=1,
-    )
-    answers = await _burst([gw.url], 6, "up__sleep", {"seconds": 0.5})
+    urls, record = _limited(upstreams, gateway, tmp_path, "two-at-once", "    concurrency: 2")
+    answers = await _burst(urls, 6, "up__sleep", {"seconds": 0.5})
     assert sum("result" in a for a in answers) == 2
     assert _calls(record, "sleep") == 2
     # The slots were given back: the next calls are admitted again.
-    again = await _burst([gw.url], 2, "up__sleep", {"seconds": 0.1})
+    again = await _burst(urls, 2, "up__sleep", {"seconds": 0.1})
     assert all("result" in a for a in again)
