@@ -9,25 +9,23 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
-import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from mcp.shared.inbound import mcp_param_headers
 
-from ..auth import insufficient_scope
 from ..catalog.catalog import KINDS, CacheHint, Catalog, Entry, Snapshot, UpstreamView
 from ..catalog.curation import Curator
 from ..catalog.naming import Namer, uri_scheme_prefix
 from ..config import GatewayConfig
-from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RATE_LIMITED, RESOURCE_NOT_FOUND, McpError
+from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, McpError
 from ..policy import PolicyEngine
-from ..state import BackendUnavailable, MemoryBackend, Sealer, StateBackend
+from ..state import MemoryBackend, Sealer, StateBackend
 from ..telemetry.access_log import AccessLog
 from ..upstream.pool import UpstreamHandle, UpstreamPool
 from ..version import GATEWAY_INFO, LEGACY_VERSION, LOG_LEVELS, META_SERVER_INFO, MODERN_VERSION
+from .access import Access, PolicyDenied
 from .call import Call
 from .input_bridge import InputBridge
 from .relay import CallRelay
@@ -35,15 +33,6 @@ from .watches import ResourceWatches
 
 log = logging.getLogger("mcp_gateway.core")
 audit = logging.getLogger("mcp_gateway.audit")
-
-
-class PolicyDenied(Exception):
-    """A call the policy refuses because of its arguments (the target itself is visible)."""
-
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.message = message
 
 
 _LIST_METHOD = {
@@ -113,15 +102,7 @@ class Gateway:
                     for glob, scopes in upstream.tool_scopes.items()
                 ],
             )
-        # OAuth scopes: an upstream whose scopes a caller lacks is hidden from it; using it is a 403 step-up.
-        self._required_scopes = frozenset(config.auth.required_scopes) if config.auth is not None else frozenset()
-        self._upstream_scopes = {
-            name: frozenset(config.upstreams[name].required_scopes)
-            for name in self.views
-            if config.upstreams[name].required_scopes
-        }
-        self._hidden_by_scopes: dict[frozenset[str], frozenset[str]] = {}
-        self.policy: PolicyEngine | None = None  # set (and swapped on reload) by the app
+        self.access = Access(config, self.backend, list(self.views))
         self.access_log: AccessLog | None = None  # set by the app when configured
         self.catalog = Catalog(list(self.views))
         self.pool = UpstreamPool(
@@ -161,6 +142,14 @@ class Gateway:
     async def stop(self) -> None:
         await self.bridge.aclose()
         await self.pool.stop()
+
+    @property
+    def policy(self) -> PolicyEngine | None:
+        return self.access.policy
+
+    @policy.setter
+    def policy(self, engine: PolicyEngine | None) -> None:
+        self.access.policy = engine
 
     @property
     def snapshot(self) -> Snapshot:
@@ -235,117 +224,22 @@ class Gateway:
         entry = self.catalog.snapshot.index[kind].get(name) if isinstance(name, str) else None
         if entry is None:
             raise McpError(INVALID_PARAMS, f"Unknown {kind.rstrip('s')}: {name}")
-        self._check_scopes(entry.upstream, entry.scopes, call)
+        self.access.check_scopes(entry.upstream, entry.scopes, call)
         return entry
-
-    def _check_scopes(self, upstream: str, extra: frozenset[str], call: Call) -> None:
-        needed = self._upstream_scopes.get(upstream, frozenset()) | extra
-        if needed and not needed <= call.principal.scopes:
-            missing = " ".join(sorted(needed - call.principal.scopes))
-            raise insufficient_scope(needed | self._required_scopes, f"this needs the scope(s): {missing}")
-
-    def _view(self, kind: str, call: Call) -> tuple[Any, Callable[[Entry], bool]] | None:
-        """What this caller may see of a list: upstreams its scopes allow, targets the policy allows."""
-        hidden = self.hidden_upstreams(call)
-        policy = self.policy
-        if policy is None:
-            if not hidden:
-                return None
-            return hidden, lambda entry: entry.upstream not in hidden
-        principal = call.principal
-
-        def keep(entry: Entry) -> bool:
-            return entry.upstream not in hidden and policy.visible(principal, kind, entry.exposed, entry.upstream)
-
-        return (hidden, policy.version, policy.caller_key(principal)), keep
-
-    def _shown_tools(self, call: Call) -> Callable[[Entry], dict[str, Any]] | None:
-        """The tenant's curated view of tool definitions (renamed, described, arguments fixed or hidden)."""
-        policy = self.policy
-        if policy is None:
-            return None
-        views, _ = policy.tool_views(call.principal.tenant)
-        if not views:
-            return None
-
-        def shown(entry: Entry) -> dict[str, Any]:
-            view = views.get(entry.exposed)
-            return entry.definition if view is None else _curated(entry.definition, view)
-
-        return shown
 
     def _tool_entry(self, call: Call) -> tuple[Entry, dict[str, Any]]:
         """The tool a call names (through the tenant's renames) and its arguments as the upstream gets them."""
-        name = call.params.get("name")
         arguments = call.params.get("arguments")
         arguments = arguments if isinstance(arguments, dict) else {}
-        policy = self.policy
-        if policy is None or not isinstance(name, str):
-            return self._named("tools", name, call), arguments
-        views, renames = policy.tool_views(call.principal.tenant)
-        if name in renames:
-            name = renames[name]
-        elif name in views and views[name].name:
-            raise McpError(INVALID_PARAMS, f"Unknown tool: {name}")  # this tenant knows it by another name
+        name, views = self.access.tool_view(call, call.params.get("name"))
         entry = self._named("tools", name, call)
-        view = views.get(entry.exposed)
-        if view is not None and (view.fixed_args or view.hidden_args):
-            dropped = set(view.hidden_args) | set(view.fixed_args)
-            arguments = {**{k: v for k, v in arguments.items() if k not in dropped}, **view.fixed_args}
-        return entry, arguments
-
-    def _check_policy(self, call: Call, kind: str, target: str, upstream: str, args: dict[str, Any] | None) -> None:
-        """Raise unless the policy lets this caller use the target: a target it may not see is unknown to
-        it; one refused by a condition on the arguments names the rule (`PolicyDenied`)."""
-        policy = self.policy
-        if policy is None:
-            return
-        decision = policy.decide(call.principal, kind, target, upstream, args)
-        if decision.allowed:
-            return
-        principal = call.principal
-        record = {
-            "event": "deny",
-            "tenant": principal.tenant,
-            "subject": principal.subject,
-            "kind": kind,
-            "target": target,
-            "upstream": upstream,
-            "rule": decision.rule,
-            "reason": decision.message,
-        }
-        audit.info("%s", orjson.dumps(record).decode())
-        if not decision.visible:
-            singular = {"resources": "resource", "resourceTemplates": "resource"}.get(kind, kind.rstrip("s"))
-            if kind == "resources":
-                raise McpError(
-                    INVALID_PARAMS if call.client.modern else RESOURCE_NOT_FOUND, "Resource not found", {"uri": target}
-                )
-            raise McpError(INVALID_PARAMS, f"Unknown {singular}: {target}")
-        raise PolicyDenied(decision.rule or "policy", decision.message)
-
-    def _check_resource_policy(self, call: Call, uri: str, upstream: str) -> None:
-        try:
-            self._check_policy(call, "resources", uri, upstream, None)
-        except PolicyDenied as denied:
-            raise McpError(INVALID_PARAMS, f"{denied.message} (policy rule '{denied.rule}')") from None
-
-    def hidden_upstreams(self, call: Call) -> frozenset[str]:
-        """Upstreams whose scopes the caller lacks: absent from its lists."""
-        if not self._upstream_scopes:
-            return frozenset()
-        scopes = call.principal.scopes
-        hidden = self._hidden_by_scopes.get(scopes)
-        if hidden is None:
-            hidden = frozenset(name for name, needed in self._upstream_scopes.items() if not needed <= scopes)
-            if len(self._hidden_by_scopes) < 1024:
-                self._hidden_by_scopes[scopes] = hidden
-        return hidden
+        view = views.get(entry.exposed) if views else None
+        return entry, self.access.tool_arguments(view, arguments)
 
     async def _call_tool(self, call: Call) -> dict[str, Any]:
         entry, arguments = self._tool_entry(call)
         try:
-            self._check_policy(call, "tools", entry.exposed, entry.upstream, arguments)
+            self.access.check_policy(call, "tools", entry.exposed, entry.upstream, arguments)
         except PolicyDenied as denied:
             # A tool error the model can read and act on, naming the rule.
             return {
@@ -358,66 +252,21 @@ class Gateway:
         params = {**call.params, "name": entry.original}
         if "arguments" in call.params or arguments:
             params["arguments"] = arguments
-        slots = await self._admit(call, "tools", entry.exposed, entry.upstream)
+        slots = await self.access.admit(call, "tools", entry.exposed, entry.upstream)
         try:
             return await self._forward(entry.upstream, call, params, headers)
         finally:
             for key in slots:
-                await self._release(key)
-
-    async def _admit(self, call: Call, kind: str, target: str, upstream: str) -> list[str]:
-        """Apply the policy's limits to this call: its concurrency slots (to release), or `RATE_LIMITED`."""
-        policy = self.policy
-        if policy is None:
-            return []
-        limits = policy.limits_for(call.principal, kind, target, upstream)
-        if not limits:
-            return []
-        slots: list[str] = []
-        try:
-            for limit in limits:
-                key = limit.key(call.principal, target)
-                if limit.concurrency is not None:
-                    if not await self.backend.concurrency_acquire(key, limit.concurrency, self._slot_ttl(upstream)):
-                        raise McpError(
-                            RATE_LIMITED,
-                            f"limit '{limit.name}': {limit.concurrency} call(s) already in flight; retry when one ends",
-                            {"limit": limit.name, "retryAfterSeconds": 1},
-                        )
-                    slots.append(key)
-                if limit.interval_ms is not None:
-                    wait_ms = await self.backend.rate_acquire(key, limit.interval_ms, limit.burst)
-                    if wait_ms > 0:
-                        seconds = max(1, math.ceil(wait_ms / 1000))
-                        raise McpError(
-                            RATE_LIMITED,
-                            f"limit '{limit.name}' reached; retry after {seconds}s",
-                            {"limit": limit.name, "retryAfterSeconds": seconds},
-                        )
-        except BaseException:
-            for key in slots:
-                await self._release(key)
-            raise
-        return slots
-
-    async def _release(self, key: str) -> None:
-        try:
-            await self.backend.concurrency_release(key)
-        except BackendUnavailable as exc:
-            log.warning("could not release a concurrency slot (it expires by itself): %s", exc)
-
-    def _slot_ttl(self, upstream: str) -> float:
-        config = self.config.upstreams.get(upstream)
-        return (config.timeout if config is not None else 60.0) + 60.0
+                await self.access.release(key)
 
     def _list(self, kind: str) -> Callable[[Call], Awaitable[dict[str, Any]]]:
         async def list_items(call: Call) -> dict[str, Any]:
             cursor = call.params.get("cursor")
             if cursor is not None and not isinstance(cursor, str):
                 raise McpError(INVALID_PARAMS, "cursor must be a string")
-            shown = self._shown_tools(call) if kind == "tools" else None
+            shown = self.access.shown_tools(call) if kind == "tools" else None
             items, next_cursor = self.catalog.snapshot.page(
-                kind, cursor, self._page_size, self._view(kind, call), shown
+                kind, cursor, self._page_size, self.access.view(kind, call), shown
             )
             result: dict[str, Any] = {kind: items}
             if next_cursor is not None:
@@ -430,33 +279,33 @@ class Gateway:
         entry = self._named("prompts", call.params.get("name"), call)
         arguments = call.params.get("arguments")
         try:
-            self._check_policy(
+            self.access.check_policy(
                 call, "prompts", entry.exposed, entry.upstream, arguments if isinstance(arguments, dict) else {}
             )
         except PolicyDenied as denied:
             raise McpError(INVALID_PARAMS, f"{denied.message} (policy rule '{denied.rule}')") from None
-        slots = await self._admit(call, "prompts", entry.exposed, entry.upstream)
+        slots = await self.access.admit(call, "prompts", entry.exposed, entry.upstream)
         try:
             return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
         finally:
             for key in slots:
-                await self._release(key)
+                await self.access.release(key)
 
     async def _read_resource(self, call: Call) -> dict[str, Any]:
         uri = call.params.get("uri")
         if not isinstance(uri, str):
             raise McpError(INVALID_PARAMS, "uri must be a string")
         upstream, original = self._resolve_uri(uri, call.client.modern)
-        self._check_scopes(upstream, frozenset(), call)
-        self._check_resource_policy(call, uri, upstream)
-        slots = await self._admit(call, "resources", uri, upstream)
+        self.access.check_scopes(upstream, frozenset(), call)
+        self.access.check_resource_policy(call, uri, upstream)
+        slots = await self.access.admit(call, "resources", uri, upstream)
         try:
             result = await self._forward(upstream, call, {**call.params, "uri": original})
         except McpError as exc:
             raise _resource_error_for(call, uri, exc) from None
         finally:
             for key in slots:
-                await self._release(key)
+                await self.access.release(key)
         namer = self.views[upstream].namer
         contents = result.get("contents")
         if namer.prefix and isinstance(contents, list):
@@ -475,8 +324,8 @@ class Gateway:
         if not isinstance(uri, str):
             raise McpError(INVALID_PARAMS, "uri must be a string")
         upstream, _ = self._resolve_uri(uri, call.client.modern)  # unknown URIs are an error, as upstream
-        self._check_scopes(upstream, frozenset(), call)
-        self._check_resource_policy(call, uri, upstream)
+        self.access.check_scopes(upstream, frozenset(), call)
+        self.access.check_resource_policy(call, uri, upstream)
         return {}
 
     async def _discover(self, call: Call) -> dict[str, Any]:
@@ -489,14 +338,14 @@ class Gateway:
         if ref.get("type") == "ref/prompt":
             entry = self._named("prompts", ref.get("name"), call)
             try:
-                self._check_policy(call, "prompts", entry.exposed, entry.upstream, None)
+                self.access.check_policy(call, "prompts", entry.exposed, entry.upstream, None)
             except PolicyDenied:
                 return {"completion": {"values": [], "hasMore": False}}  # nothing to complete with
             upstream, new_ref = entry.upstream, {**ref, "name": entry.original}
         elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
             upstream, original = self._resolve_uri(ref["uri"], call.client.modern)
-            self._check_scopes(upstream, frozenset(), call)
-            self._check_resource_policy(call, ref["uri"], upstream)
+            self.access.check_scopes(upstream, frozenset(), call)
+            self.access.check_resource_policy(call, ref["uri"], upstream)
             new_ref = {**ref, "uri": original}
         else:
             raise McpError(INVALID_PARAMS, "ref.type must be ref/prompt or ref/resource")
@@ -650,26 +499,6 @@ class Gateway:
             seen_cursors.add(cursor)
         entries: list[Entry] = self.views[handle.name].entries(kind, items)
         self.catalog.set_listing(handle.name, kind, entries, cache)
-
-
-def _curated(definition: dict[str, Any], view: Any) -> dict[str, Any]:
-    """A tool definition as a tenant's view shows it."""
-    shown = dict(definition)
-    if view.name:
-        shown["name"] = view.name
-    if view.description is not None:
-        shown["description"] = view.description
-    dropped = set(view.hidden_args) | set(view.fixed_args)
-    schema = shown.get("inputSchema")
-    if dropped and isinstance(schema, dict):
-        properties = schema.get("properties")
-        schema = dict(schema)
-        if isinstance(properties, dict):
-            schema["properties"] = {k: v for k, v in properties.items() if k not in dropped}
-        if isinstance(schema.get("required"), list):
-            schema["required"] = [k for k in schema["required"] if k not in dropped]
-        shown["inputSchema"] = schema
-    return shown
 
 
 def _can_be_asked(call: Call) -> bool:
