@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from ..auth import AuthError, Principal
 from ..core.gateway import Gateway
 from ..jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, McpError, notification, valid_id
+from ..telemetry.access_log import refusal_entry
 from ..version import META_VERSION
 from .auth_gate import AuthGate
 from .legacy import LegacyFront
@@ -60,10 +62,16 @@ class McpHttpFront:
             return
         principal = ANONYMOUS
         if self.auth is not None:
+            started = time.perf_counter()
             try:
                 principal = await self.auth.principal(headers)
             except AuthError as exc:
                 await self.auth.refuse(send, exc)
+                access_log = self.gateway.access_log
+                if access_log is not None:
+                    access_log.record(
+                        refusal_entry(http_method=scope["method"], status=exc.status, error=exc.error, started=started)
+                    )
                 return
         method = scope["method"]
         if method == "POST":

@@ -99,3 +99,21 @@ def entry_for(
         "error": error,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
+
+
+def refusal_entry(*, http_method: str, status: int, error: str | None, started: float) -> dict[str, Any]:
+    """A request refused at the door (no or bad credentials, missing scopes) before it became a call."""
+    return {
+        "ts": round(time.time(), 3),
+        "pid": os.getpid(),
+        "method": None,
+        "http": http_method,
+        "target": None,
+        "upstream": None,
+        "tenant": None,
+        "subject": None,
+        "status": "refused",
+        "error": status,
+        "reason": error,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
