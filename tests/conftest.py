@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import Gateway, Proc, free_port, scripted_server
+from tests.support.processes import Gateway, Proc, scripted_server, start_redis
 
 
 @pytest.fixture
@@ -68,14 +67,9 @@ def redis_server() -> Iterator[str]:
     if _answers(shared_port):
         yield f"redis://127.0.0.1:{shared_port}/0"
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("no Redis answers on 127.0.0.1:6379 and redis-server is not installed (tests/run.sh installs it)")
-    port = free_port()
-    proc = Proc([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"])
+    proc, url = start_redis()  # nothing answers on the shared port
     try:
-        proc.wait_for_line("Ready to accept connections", timeout=20, anywhere=True)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield url
     finally:
         proc.kill()
 

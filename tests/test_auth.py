@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.oauth import AuthServer, bearer
 from tests.support.processes import read_records
-from tests.support.wire import ACCEPT, final_message, modern_post
+from tests.support.wire import ACCEPT, final_message, initialize_body, modern_post
 
 API_KEY = "mgw_test_key_for_the_ci_bot"
 LEGACY = "2025-11-25"
@@ -116,12 +116,7 @@ def test_each_bad_credential_gets_its_status_and_challenge_and_reaches_no_upstre
         if era == "modern":
             response = _call(gw.url, headers)
         else:
-            init = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-            }
+            init = initialize_body()
             response = httpx.post(gw.url, json=init, headers={**ACCEPT, **headers})
         assert response.status_code == status, (era, response.text)
         challenge = response.headers["www-authenticate"]
@@ -165,12 +160,7 @@ def test_a_session_opened_by_one_caller_is_unknown_to_another(protected, auth_se
     gw, _ = protected
     alice = bearer(auth_server.mint(aud=gw.url, sub="alice"))
     bob = bearer(auth_server.mint(aud=gw.url, sub="bob", tenant="support"))
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
+    init = initialize_body()
     opened = httpx.post(gw.url, json=init, headers={**ACCEPT, **alice})
     session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": LEGACY}
     call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "up__tool_0", "arguments": {}}}

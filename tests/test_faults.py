@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import anyio
 import pytest
 
 from tests.support.client import connect, echo_of
-from tests.support.processes import Gateway, Proc, free_port, read_records, scripted_stdio_args
+from tests.support.processes import Gateway, free_port, read_records, scripted_stdio_args, start_redis
 
 pytestmark = pytest.mark.anyio
 
@@ -136,17 +135,12 @@ async def test_an_idle_http_upstream_that_dies_leaves_the_catalog_without_any_ca
 
 
 async def test_a_redis_outage_degrades_sharing_but_never_stops_serving(upstreams, gateway):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (tests/run.sh installs it)")
-    port = free_port()
-    redis = Proc([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"])
+    redis, redis_url = start_redis()
     try:
-        redis.wait_for_line("Ready to accept connections", timeout=20, anywhere=True)
         _, url = upstreams("--name", "up", "--tools", "1")
         gw = gateway(
             {
-                "state": {"backend": "redis", "redis_url": f"redis://127.0.0.1:{port}/0"},
+                "state": {"backend": "redis", "redis_url": redis_url},
                 "upstreams": {"up": {"transport": "streamable_http", "url": url}},
             },
             upstreams_ready=1,

@@ -12,14 +12,10 @@ import httpx
 import pytest
 
 from tests.support.processes import scripted_stdio_args
+from tests.support.wire import ACCEPT, initialize_body
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+INIT = initialize_body()
+HEADERS = ACCEPT
 
 
 def open_session(url: str) -> dict[str, str]:

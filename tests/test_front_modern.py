@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.processes import read_records
-from tests.support.wire import ACCEPT, envelope, final_message, modern_post
+from tests.support.wire import ACCEPT, envelope, final_message, initialize_body, modern_post
 
 LEGACY = "2025-11-25"
 
@@ -136,12 +136,7 @@ def test_get_and_delete_are_not_part_of_2026_and_listen_needs_sse(recorded):
 
 def test_a_handshake_era_session_token_that_was_tampered_with_is_unknown(recorded):
     gw, record = recorded
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
+    init = initialize_body()
     sid = httpx.post(gw.url, json=init, headers=ACCEPT).headers["mcp-session-id"]
     tampered = sid[:-3] + ("AAA" if not sid.endswith("AAA") else "BBB")
     call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "up__tool_0", "arguments": {}}}

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.processes import scripted_stdio_args
-from tests.support.wire import ACCEPT, final_message, modern_post
+from tests.support.wire import ACCEPT, final_message, initialize_body, modern_post
 
 pytestmark = pytest.mark.anyio
 
@@ -27,17 +27,7 @@ def _pair(gateway, redis_state, upstreams_config):
 
 
 def _initialize(url: str, capabilities: dict | None = None) -> dict[str, str]:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": LEGACY,
-            "capabilities": capabilities or {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    response = httpx.post(url, json=init, headers=ACCEPT)
+    response = httpx.post(url, json=initialize_body(capabilities), headers=ACCEPT)
     assert response.status_code == 200
     headers = {**ACCEPT, "mcp-session-id": response.headers["mcp-session-id"], "mcp-protocol-version": LEGACY}
     assert (

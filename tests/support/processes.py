@@ -87,6 +87,25 @@ class Proc:
         return self.popen.returncode
 
 
+def start_redis() -> tuple[Proc, str]:
+    """A private `redis-server` on a free port (the caller kills it); its URL."""
+    import shutil
+
+    import pytest
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (tests/run.sh installs it)")
+    port = free_port()
+    proc = Proc([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"])
+    try:
+        proc.wait_for_line("Ready to accept connections", timeout=20, anywhere=True)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
 def scripted_server(*args: str, transport: str = "http") -> tuple[Proc, str]:
     """Start tests/support/scripted_server.py; returns the process and its URL."""
     port = free_port()

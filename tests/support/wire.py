@@ -8,8 +8,23 @@ from typing import Any
 import httpx
 
 MODERN = "2026-07-28"
+LEGACY = "2025-11-25"
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 NAME_KEY = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+def initialize_body(capabilities: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A handshake-era `initialize` request."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LEGACY,
+            "capabilities": capabilities or {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
 
 
 def envelope(capabilities: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
