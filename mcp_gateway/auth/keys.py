@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 from joserfc.jwk import KeySet
 
-log = logging.getLogger("mcp_gateway.auth")
+from .discovery import metadata_documents
 
-_METADATA_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
+log = logging.getLogger("mcp_gateway.auth")
 
 
 class KeyUnavailable(Exception):
@@ -35,7 +35,6 @@ class IssuerKeys:
         self._unnamed: list[Any] = []  # keys without a kid
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
-        self.metadata: dict[str, Any] | None = None
 
     async def key_for(self, kid: str | None) -> Any:
         """The verification key named `kid` (or the only key, for tokens without a kid)."""
@@ -84,14 +83,8 @@ class IssuerKeys:
         log.info("issuer %s: %d signing key(s) loaded", self.issuer, len(keys) + len(unnamed))
 
     async def _discover_jwks_uri(self) -> str:
-        base = self.issuer.rstrip("/")
-        for path in _METADATA_PATHS:
-            async with self._http.get(base + path) as response:
-                if response.status != 200:
-                    continue
-                metadata = await response.json(content_type=None)
-            if isinstance(metadata, dict) and metadata.get("issuer") == self.issuer and metadata.get("jwks_uri"):
-                self.metadata = metadata
+        async for metadata in metadata_documents(self._http, self.issuer):
+            if metadata.get("issuer") == self.issuer and metadata.get("jwks_uri"):
                 self._jwks_uri = str(metadata["jwks_uri"])
                 return self._jwks_uri
         raise KeyUnavailable(f"no metadata with a jwks_uri for issuer {self.issuer}")

@@ -21,6 +21,7 @@ import aiohttp
 import orjson
 import yaml
 
+from ..auth.discovery import metadata_documents
 from ..auth.principal import Principal
 from ..config.model import (
     ClientCredentials,
@@ -135,15 +136,13 @@ class _TokenClient:
 
     async def _discover(self) -> str:
         assert self._http is not None and self.config.issuer
-        base = self.config.issuer.rstrip("/")
-        for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
-            async with self._http.get(base + path) as response:
-                if response.status == 200:
-                    metadata = orjson.loads(await response.read())
-                    if isinstance(metadata, dict) and isinstance(metadata.get("token_endpoint"), str):
-                        self._url = metadata["token_endpoint"]
-                        return self._url
-        raise McpError(UPSTREAM_ERROR, f"upstream '{self.upstream}': no token endpoint in {base}'s metadata")
+        async for metadata in metadata_documents(self._http, self.config.issuer):
+            if isinstance(metadata.get("token_endpoint"), str):
+                self._url = metadata["token_endpoint"]
+                return self._url
+        raise McpError(
+            UPSTREAM_ERROR, f"upstream '{self.upstream}': no token endpoint in {self.config.issuer}'s metadata"
+        )
 
 
 class ClientCredentialsToken(Credentials):
