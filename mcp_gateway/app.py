@@ -17,14 +17,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from llm_bridge.bridge import Bridge
+from llm_bridge.front.app import BridgeApp
+
 from .auth import Authenticator
 from .auth.metadata import WELL_KNOWN, canonical_resource, protected_resource_metadata
 from .config import GatewayConfig, load_config
 from .core.gateway import Gateway
 from .front.auth_gate import AuthGate
-from .front.http import McpHttpFront
+from .front.http import ANONYMOUS, McpHttpFront
 from .front.security import OriginGuard
 from .front.sessions import SessionRegistry
+from .llm import GatewayHooks
 from .policy import PolicyEngine, PolicyError
 from .policy.reloader import PolicyReloader
 from .state import BackendUnavailable, Sealer, create_backend
@@ -52,6 +56,10 @@ class GatewayApp:
         self.authenticator = Authenticator(config.auth, self.resource) if config.auth is not None else None
         gate = AuthGate(self.authenticator, self.resource) if self.authenticator is not None else None
         self.front = McpHttpFront(self.gateway, self.sessions, guard, server.lenient_version_header, gate)
+        self.llm: BridgeApp | None = None
+        if config.llm is not None:
+            self.llm_hooks = GatewayHooks(self.gateway.access, gate, ANONYMOUS)
+            self.llm = BridgeApp(Bridge(config.llm, self.llm_hooks))
         self._mcp_path = server.path
         self._started = time.time()
         self._sweeper: asyncio.Task[None] | None = None
@@ -73,6 +81,8 @@ class GatewayApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] in (self._mcp_path, self._mcp_path + "/"):
             await self.front(scope, receive, send)
+        elif self.llm is not None and scope["type"] == "http" and self.llm.serves(scope["path"]):
+            await self.llm(scope, receive, send)
         else:
             await self._routes(scope, receive, send)
 
@@ -113,6 +123,8 @@ class GatewayApp:
                 path = str(Path(self.config.base_dir or ".") / path)
             self.gateway.access_log = AccessLog(path)
             await self.gateway.access_log.start()
+            if self.llm is not None:
+                self.llm_hooks.access_log = self.gateway.access_log
         if self.policies is not None:
             try:
                 await self.policies.load_first()
@@ -123,6 +135,8 @@ class GatewayApp:
             if self.config.policies is not None and self.config.policies.reload:
                 self.policies.watch()
         await self.gateway.start()
+        if self.llm is not None:
+            await self.llm.bridge.start()
         snapshot = self.gateway.snapshot
         log.info(
             "catalog: %d tools, %d prompts, %d resources, %d resource templates",
@@ -152,6 +166,8 @@ class GatewayApp:
             self._sweeper.cancel()
         self.sessions.close_all()
         await self.gateway.stop()
+        if self.llm is not None:
+            await self.llm.bridge.stop()
         if self.gateway.access_log is not None:
             await self.gateway.access_log.stop()
         await self.backend.stop()

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llm_bridge.config import BridgeConfig
+
 UPSTREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -342,6 +344,9 @@ class GatewayConfig(_Strict):
         None, description="Per-tenant policy files; absent: every caller may use everything."
     )
     upstreams: dict[str, Upstream] = Field(default_factory=dict)
+    llm: BridgeConfig | None = Field(
+        None, description="LLM backends and model routes served at /v1/* (OpenAI- and Anthropic-compatible)."
+    )
 
     @field_validator("upstreams")
     @classmethod

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ..auth import insufficient_scope
+from ..auth import Principal, insufficient_scope
 from ..catalog.catalog import Entry
 from ..config import GatewayConfig
 from ..jsonrpc import INVALID_PARAMS, RATE_LIMITED, RESOURCE_NOT_FOUND, McpError
@@ -152,18 +152,19 @@ class Access:
                 self._hidden_by_scopes[scopes] = hidden
         return hidden
 
-    async def admit(self, call: Call, kind: str, target: str, upstream: str) -> list[str]:
-        """Apply the policy's limits to this call: its concurrency slots (to release), or `RATE_LIMITED`."""
+    async def admit(self, principal: Principal, kind: str, target: str, upstream: str | None) -> list[str]:
+        """Apply the policy's rate and concurrency limits to this call: its concurrency slots (to release),
+        or `RATE_LIMITED`. (Token and cost budgets of LLM traffic: `llm/budgets.py`.)"""
         policy = self.policy
         if policy is None:
             return []
-        limits = policy.limits_for(call.principal, kind, target, upstream)
+        limits = policy.limits_for(principal, kind, target, upstream)
         if not limits:
             return []
         slots: list[str] = []
         try:
             for limit in limits:
-                key = limit.key(call.principal, target)
+                key = limit.key(principal, target)
                 if limit.concurrency is not None:
                     if not await self.backend.concurrency_acquire(key, limit.concurrency, self._slot_ttl(upstream)):
                         raise McpError(
@@ -193,8 +194,8 @@ class Access:
         except BackendUnavailable as exc:
             log.warning("could not release a concurrency slot (it expires by itself): %s", exc)
 
-    def _slot_ttl(self, upstream: str) -> float:
-        config = self.config.upstreams.get(upstream)
+    def _slot_ttl(self, upstream: str | None) -> float:
+        config = self.config.upstreams.get(upstream) if upstream is not None else None
         return (config.timeout if config is not None else 60.0) + 60.0
 
 

@@ -252,7 +252,7 @@ class Gateway:
         params = {**call.params, "name": entry.original}
         if "arguments" in call.params or arguments:
             params["arguments"] = arguments
-        slots = await self.access.admit(call, "tools", entry.exposed, entry.upstream)
+        slots = await self.access.admit(call.principal, "tools", entry.exposed, entry.upstream)
         try:
             return await self._forward(entry.upstream, call, params, headers)
         finally:
@@ -284,7 +284,7 @@ class Gateway:
             )
         except PolicyDenied as denied:
             raise McpError(INVALID_PARAMS, f"{denied.message} (policy rule '{denied.rule}')") from None
-        slots = await self.access.admit(call, "prompts", entry.exposed, entry.upstream)
+        slots = await self.access.admit(call.principal, "prompts", entry.exposed, entry.upstream)
         try:
             return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
         finally:
@@ -298,7 +298,7 @@ class Gateway:
         upstream, original = self._resolve_uri(uri, call.client.modern)
         self.access.check_scopes(upstream, frozenset(), call)
         self.access.check_resource_policy(call, uri, upstream)
-        slots = await self.access.admit(call, "resources", uri, upstream)
+        slots = await self.access.admit(call.principal, "resources", uri, upstream)
         try:
             result = await self._forward(upstream, call, {**call.params, "uri": original})
         except McpError as exc:

@@ -23,7 +23,11 @@ class AuthGate:
         self.authenticator.check_scopes(principal)
         return principal
 
+    def challenge_headers(self, error: AuthError) -> list[tuple[bytes, bytes]]:
+        if error.status not in (401, 403):
+            return []
+        return [(b"www-authenticate", challenge(error, self.resource_metadata, self._default_scopes).encode())]
+
     async def refuse(self, send: Any, error: AuthError, request_id: Any = None) -> None:
-        value = challenge(error, self.resource_metadata, self._default_scopes)
-        extra = [(b"www-authenticate", value.encode())] if error.status in (401, 403) else None
+        extra = self.challenge_headers(error) or None
         await send_error(send, error.status, request_id, McpError(INVALID_REQUEST, error.description), extra)

@@ -100,6 +100,12 @@ class CompiledLimit:
     interval_ms: float | None  # one request per interval, after the burst
     burst: int
     concurrency: int | None
+    tokens: tuple[float, str] | None = None  # (tokens per period, period)
+    cost: tuple[float, str] | None = None  # (USD per period, period)
+
+    @property
+    def budgets(self) -> bool:
+        return self.tokens is not None or self.cost is not None
 
     def key(self, principal: Principal, target: str) -> str:
         if self.per == "tenant":
@@ -117,8 +123,22 @@ def _compile_limit(limit: Limit, source: str, file_tenants: re.Pattern[str]) -> 
         interval_ms = _PERIODS[period] * 1000 / int(count)
         burst = limit.burst or int(count)
     return CompiledLimit(
-        limit.name, _compile(as_rule, source, file_tenants), limit.per, interval_ms, burst, limit.concurrency
+        limit.name,
+        _compile(as_rule, source, file_tenants),
+        limit.per,
+        interval_ms,
+        burst,
+        limit.concurrency,
+        _budget(limit.tokens),
+        _budget(limit.cost),
     )
+
+
+def _budget(value: str | None) -> tuple[float, str] | None:
+    if value is None:
+        return None
+    amount, period = value.split("/")
+    return float(amount), period
 
 
 @dataclass(frozen=True, slots=True)

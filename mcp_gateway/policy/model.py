@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -56,7 +56,8 @@ class Rule(_Strict):
 
 
 class Limit(_Strict):
-    """How much: a request rate (GCRA) and/or concurrent calls, counted per tenant, subject or tool."""
+    """How much: a request rate (GCRA), concurrent calls, and for LLM traffic tokens and cost per period,
+    counted per tenant, subject or tool (for models: per model)."""
 
     name: str = Field(min_length=1, description="Named in the error a limited caller gets.")
     when: Match = Field(default_factory=Match)
@@ -69,6 +70,25 @@ class Limit(_Strict):
     )
     burst: int | None = Field(None, ge=1, description="Requests allowed at once; default: the rate's count.")
     concurrency: int | None = Field(None, ge=1, description="Calls in flight at once.")
+    tokens: str | None = Field(
+        None,
+        pattern=r"^[1-9][0-9]*/(minute|hour|day|month)$",
+        description=(
+            'LLM tokens (input + output) per calendar period (UTC), e.g. "200000/day". A request is refused '
+            "once the period's count is reached; the request that crosses it is counted in full."
+        ),
+    )
+    cost: str | None = Field(
+        None,
+        pattern=r"^[0-9]+(\.[0-9]+)?/(hour|day|month)$",
+        description='LLM spend in USD per calendar period (UTC), priced from `llm.prices`, e.g. "25.00/month".',
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> Limit:
+        if self.rate is None and self.concurrency is None and self.tokens is None and self.cost is None:
+            raise ValueError("a limit needs at least one of rate, concurrency, tokens, cost")
+        return self
 
 
 class ToolView(_Strict):

@@ -143,6 +143,14 @@ class StateBackend:
     async def concurrency_release(self, key: str) -> None:
         raise NotImplementedError
 
+    async def usage_read(self, keys: list[str]) -> list[float]:
+        """The amounts counted so far under these keys (0 for keys not seen; budgets, policy `limits`)."""
+        raise NotImplementedError
+
+    async def usage_add(self, keys: list[tuple[str, float]], amount: float) -> None:
+        """Add `amount` to each key; a key lives for its given seconds after it was first written."""
+        raise NotImplementedError
+
 
 class MemoryBackend(StateBackend):
     """One process: messages stay local, session records live in a dict with expiry times."""
@@ -152,6 +160,7 @@ class MemoryBackend(StateBackend):
         self._records: dict[str, tuple[dict[str, str], float]] = {}
         self._tats: dict[str, float] = {}
         self._slots: dict[str, int] = {}
+        self._usage: dict[str, tuple[float, float]] = {}  # key -> (amount, expires at)
 
     def _live(self, key: str) -> dict[str, str] | None:
         record = self._records.get(key)
@@ -214,6 +223,21 @@ class MemoryBackend(StateBackend):
             self._slots.pop(key, None)
         else:
             self._slots[key] = held - 1
+
+    async def usage_read(self, keys: list[str]) -> list[float]:
+        now = time.monotonic()
+        found = [self._usage.get(key) for key in keys]
+        return [entry[0] if entry is not None and entry[1] > now else 0.0 for entry in found]
+
+    async def usage_add(self, keys: list[tuple[str, float]], amount: float) -> None:
+        now = time.monotonic()
+        for key, ttl in keys:
+            entry = self._usage.get(key)
+            if entry is None or entry[1] <= now:
+                entry = (0.0, now + ttl)
+            self._usage[key] = (entry[0] + amount, entry[1])
+        if len(self._usage) > 100_000:
+            self._usage = {k: v for k, v in self._usage.items() if v[1] > now}
 
     def _sweep(self) -> None:
         now = time.monotonic()

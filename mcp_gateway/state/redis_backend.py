@@ -146,6 +146,18 @@ class RedisBackend(StateBackend):
     async def concurrency_release(self, key: str) -> None:
         await self._guarded(self._client.decr(f"{self._prefix}:slots:{key}"))
 
+    async def usage_read(self, keys: list[str]) -> list[float]:
+        values = await self._guarded(self._client.mget([f"{self._prefix}:use:{key}" for key in keys]))
+        return [float(value) if value is not None else 0.0 for value in values]
+
+    async def usage_add(self, keys: list[tuple[str, float]], amount: float) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for key, ttl in keys:
+            name = f"{self._prefix}:use:{key}"
+            pipe.incrbyfloat(name, amount)
+            pipe.expire(name, max(1, int(ttl)), nx=True)  # the period's key dies after the period
+        await self._guarded(pipe.execute())
+
     async def session_create(self, key: str, fields: dict[str, str], ttl: float) -> None:
         await self._guarded(self._pipeline_set(key, fields, [], ttl))
 

@@ -177,3 +177,11 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def llm_server() -> tuple[Proc, str]:
+    """Start tests/support/llm_server.py (recorded provider traffic); returns the process and its root URL."""
+    port = free_port()
+    proc = Proc([sys.executable, "-m", "tests.support.llm_server", "--port", str(port)])
+    proc.wait_for_line("ready")
+    return proc, f"http://127.0.0.1:{port}"

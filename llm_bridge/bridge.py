@@ -1,0 +1,63 @@
+"""The bridge: backends started from config, the router over them, and usage costed from the price table.
+Fronts (front/) turn HTTP into calls on it; the host supplies `Hooks`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .config import BridgeConfig
+from .errors import BridgeError
+from .exchange import Exchange, Hooks, OpenHooks
+from .providers import create_provider
+from .providers.base import Provider
+from .router import Resolved, Router
+from .usage import PriceTable, Usage
+
+log = logging.getLogger("llm_bridge")
+
+
+class Bridge:
+    def __init__(self, config: BridgeConfig, hooks: Hooks | None = None) -> None:
+        self.config = config
+        self.hooks: Hooks = hooks or OpenHooks()
+        self.providers: dict[str, Provider] = {name: create_provider(name, b) for name, b in config.backends.items()}
+        self.router = Router(config, self.providers)
+        self.prices = PriceTable(config.prices)
+        self.record_responses = False  # the host turns it on when it traces (streams are then assembled)
+
+    async def start(self) -> None:
+        for provider in self.providers.values():
+            await provider.start()
+        if self.providers:
+            log.info(
+                "llm: %d backend(s) (%s), %d model route(s)",
+                len(self.providers),
+                ", ".join(f"{name}={p.kind}" for name, p in self.providers.items()),
+                len(self.config.models),
+            )
+
+    async def stop(self) -> None:
+        for provider in self.providers.values():
+            await provider.stop()
+
+    def resolve(self, exchange: Exchange) -> Resolved:
+        """The route for the exchange's model, if the caller may use it (unknown and forbidden look alike)."""
+        model = exchange.original_model
+        resolved = self.router.resolve(model) if self.hooks.may_use(exchange.caller, model) else None
+        if resolved is None:
+            raise BridgeError(
+                404,
+                f"The model '{model}' does not exist or you do not have access to it.",
+                code="model_not_found",
+                param="model",
+            )
+        return resolved
+
+    def models(self, caller: Any) -> list[str]:
+        return [name for name in self.router.names() if self.hooks.may_use(caller, name)]
+
+    def account(self, exchange: Exchange, usage: Usage | None) -> None:
+        exchange.usage = usage
+        if usage is not None:
+            exchange.cost = self.prices.cost(usage, exchange.response_model, exchange.request_model)

@@ -1,0 +1,127 @@
+"""The Anthropic-compatible `/v1/messages`: passed through to Anthropic backends, translated through the
+canonical model to every other backend, streaming included."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+from ..assemble import StreamAssembler
+from ..bridge import Bridge
+from ..errors import BridgeError
+from ..exchange import Exchange
+from ..providers.base import Answer, Chunk, Provider, Stream
+from ..translate import anthropic as translate
+from ..translate.anthropic_stream import StreamFromChat, StreamToChat
+from ..usage import Usage
+from . import http
+from .http import required
+from .openai import backend_headers, note_served
+
+
+def error_body(exc: BridgeError) -> bytes:
+    return orjson.dumps(translate.error_body(exc.status, exc.message))
+
+
+async def messages(bridge: Bridge, exchange: Exchange, send: Any, receive: Any) -> None:
+    request = exchange.request
+    required(request, "messages", list)
+    resolved = bridge.resolve(exchange)
+    await bridge.hooks.admit(exchange)
+    extra = bridge.hooks.outgoing_headers(exchange)
+    stream = exchange.stream
+    chat: dict[str, Any] | None = None  # the canonical request, made once if a non-Anthropic backend serves
+
+    async def operation(provider: Provider, model: str) -> Answer | Stream:
+        nonlocal chat
+        if provider.speaks == "anthropic":
+            return await provider.native("messages", request, model, stream, extra)
+        if chat is None:
+            chat = translate.chat_request(request)
+        if stream:
+            return await provider.chat_stream({**chat, "stream": True}, model, extra)
+        return await provider.chat(chat, model, extra)
+
+    result, served = await bridge.router.serve(resolved, operation)
+    note_served(exchange, served)
+    native = served.provider.speaks == "anthropic"
+    if isinstance(result, Answer):
+        data = result.data
+        canonical = translate.chat_response(data) if native else data
+        exchange.response = canonical
+        exchange.response_model = canonical.get("model") or served.model
+        bridge.account(exchange, Usage.of(canonical.get("usage")))
+        body = result.body if native and result.body else orjson.dumps(translate.anthropic_response(canonical))
+        await http.send_json(send, 200, body, backend_headers(served))
+        return
+    await _pump(bridge, exchange, result, native, send, receive, backend_headers(served))
+
+
+async def _pump(
+    bridge: Bridge,
+    exchange: Exchange,
+    stream: Stream,
+    native: bool,
+    send: Any,
+    receive: Any,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    """Native events go out as they came (and are read through the translator for usage and traces);
+    canonical chunks are turned into Anthropic events."""
+    to_chat = StreamToChat(include_usage=True) if native else None
+    to_anthropic = None if native else StreamFromChat(exchange.original_model)
+    assembler = StreamAssembler() if bridge.record_responses else None
+    await http.start_stream(send, headers)
+    async with http.client_watch(receive) as gone:
+        try:
+            first = stream.first
+            pending = [first] if first is not None else []
+            while True:
+                chunk: Chunk | None = pending.pop() if pending else await anext(stream.chunks, None)
+                if chunk is None:
+                    break
+                if to_chat is not None:
+                    canonical = to_chat.feed(chunk.event or chunk.data.get("type", ""), chunk.data)
+                    await http.send_event(send, chunk.raw or _event(chunk.event or "", chunk.data))
+                else:
+                    canonical = [chunk.data]
+                    for name, event in to_anthropic.feed(chunk.data):  # type: ignore[union-attr]
+                        await http.send_event(send, _event(name, event))
+                for data in canonical:
+                    _observe(bridge, exchange, data, assembler)
+            if to_anthropic is not None:
+                for name, event in to_anthropic.finish():
+                    await http.send_event(send, _event(name, event))
+        except BridgeError as exc:
+            exchange.error, exchange.status = exc, exc.status
+            await http.end_stream(send, _event("error", translate.error_body(exc.status, exc.message)))
+            return
+        except asyncio.CancelledError:
+            if not gone.is_set():
+                raise
+            http.client_gone(exchange)
+            return
+        finally:
+            await stream.close()
+            if assembler is not None:
+                exchange.response = assembler.result()
+    await http.end_stream(send)
+
+
+def _observe(bridge: Bridge, exchange: Exchange, data: dict[str, Any], assembler: StreamAssembler | None) -> None:
+    usage = data.get("usage")
+    if usage:
+        bridge.account(exchange, Usage.of(usage))
+    if exchange.response_model is None and data.get("model"):
+        exchange.response_model = data["model"]
+    if exchange.first_token is None and data.get("choices"):
+        exchange.first_token = time.monotonic()
+    if assembler is not None:
+        assembler.add(data)
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"

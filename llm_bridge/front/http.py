@@ -1,0 +1,108 @@
+"""The bytes side of the fronts: reading a request, sending JSON answers and SSE streams, and noticing
+a client that went away mid-stream (so the backend stream is dropped instead of read to its end)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from ..errors import BridgeError
+from ..exchange import Exchange
+
+MAX_BODY = 32 * 1024 * 1024  # requests carry images and long histories
+_JSON = (b"content-type", b"application/json")
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+async def read_json(receive: Any) -> dict[str, Any]:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BridgeError(400, "the client went away before sending its request")
+        body = message.get("body", b"")
+        size += len(body)
+        if size > MAX_BODY:
+            raise BridgeError(413, f"request body larger than {MAX_BODY // (1024 * 1024)} MiB")
+        chunks.append(body)
+        if not message.get("more_body"):
+            break
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BridgeError(400, f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BridgeError(400, "the request body must be a JSON object")
+    return data
+
+
+async def send_json(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_JSON, (b"content-length", str(len(body)).encode()), *(headers or ())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def start_stream(send: Any, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *headers]})
+
+
+async def send_event(send: Any, data: bytes) -> None:
+    await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+async def end_stream(send: Any, data: bytes = b"") -> None:
+    await send({"type": "http.response.body", "body": data})
+
+
+@contextlib.asynccontextmanager
+async def client_watch(receive: Any) -> AsyncIterator[asyncio.Event]:
+    """An event set when the client disconnects; the stream loop checks it between chunks and the task
+    running the loop is cancelled so a backend read in progress stops at once."""
+    gone = asyncio.Event()
+    streaming = asyncio.current_task()
+
+    async def watch() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                gone.set()
+                if streaming is not None:
+                    streaming.cancel()
+                return
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield gone
+    finally:
+        watcher.cancel()
+
+
+def required(request: dict[str, Any], field: str, kind: type) -> Any:
+    value = request.get(field)
+    if not isinstance(value, kind) or (kind is str and not value):
+        raise BridgeError(400, f"'{field}' is required and must be a {kind.__name__}", param=field)
+    return value
+
+
+def client_gone(exchange: Exchange) -> None:
+    """The stream loop was cancelled because the client left: take the cancellation back and note it."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    exchange.status = 499  # nginx's "client closed request": the access log tells it from a failure
+    exchange.error = BridgeError(499, "the client went away mid-stream", backend=exchange.backend)

@@ -1,0 +1,153 @@
+"""The LLM bridge's hooks, answered by the gateway: the same authentication, policy (kind `models`),
+rate limits, budgets and access log as MCP traffic."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any
+
+import orjson
+
+from llm_bridge.errors import BridgeError
+from llm_bridge.exchange import Exchange
+
+from ..auth import AuthError, Principal
+from ..core.access import Access
+from ..front.auth_gate import AuthGate
+from ..jsonrpc import McpError
+from ..state import BackendUnavailable
+from ..telemetry.access_log import AccessLog
+from . import budgets
+
+log = logging.getLogger("mcp_gateway.llm")
+audit = logging.getLogger("mcp_gateway.audit")
+
+KIND = "models"
+
+
+class GatewayHooks:
+    def __init__(self, access: Access, gate: AuthGate | None, anonymous: Principal) -> None:
+        self.access = access
+        self.gate = gate
+        self.anonymous = anonymous
+        self.access_log: AccessLog | None = None
+
+    async def authenticate(self, headers: dict[bytes, bytes], front: str) -> Principal:
+        if self.gate is None:
+            return self.anonymous
+        try:
+            return await self.gate.principal(headers)
+        except AuthError as error:
+            challenge = self.gate.challenge_headers(error)
+            raise BridgeError(error.status, error.description, headers=challenge) from None
+
+    def may_use(self, caller: Principal, model: str) -> bool:
+        policy = self.access.policy
+        return policy is None or policy.visible(caller, KIND, model, None)
+
+    async def admit(self, exchange: Exchange) -> None:
+        principal: Principal = exchange.caller
+        model = exchange.original_model
+        policy = self.access.policy
+        if policy is None:
+            return
+        # Conditions see the request's parameters as `args` (e.g. a cap on max_tokens), like tool arguments.
+        decision = policy.decide(principal, KIND, model, None, exchange.request)
+        if not decision.allowed:
+            self._audit_denial(principal, model, decision.rule, decision.message)
+            raise BridgeError(403, f"{decision.message} (policy rule '{decision.rule}')", code="policy_denied")
+        limits = policy.limits_for(principal, KIND, model, None)
+        if not limits:
+            return
+        try:
+            exchange.state["slots"] = await self.access.admit(principal, KIND, model, None)
+        except McpError as error:
+            retry = (error.data or {}).get("retryAfterSeconds", 1) if isinstance(error.data, dict) else 1
+            raise BridgeError(429, error.message, code="rate_limited", retry_after=retry) from None
+        counters = budgets.counters(limits, principal, model)
+        if not counters:
+            return
+        exchange.state["budgets"] = counters
+        try:
+            used = await self.access.backend.usage_read([c.key for c in counters])
+        except BackendUnavailable as exc:
+            log.warning("budgets not checked (state backend unavailable): %s", exc)
+            return
+        for counter, amount in zip(counters, used, strict=True):
+            if amount >= counter.budget:
+                await self._release(exchange)
+                raise BridgeError(
+                    429,
+                    f"{budgets.describe(counter)}; it resets in {math.ceil(counter.resets_in)}s",
+                    code="budget_exceeded",
+                    retry_after=counter.resets_in,
+                )
+
+    def outgoing_headers(self, exchange: Exchange) -> dict[str, str] | None:
+        return None
+
+    async def finish(self, exchange: Exchange) -> None:
+        await self._release(exchange)
+        counters: list[budgets.Counter] | None = exchange.state.get("budgets")
+        usage = exchange.usage
+        if counters and usage is not None:
+            await self._spend(counters, usage.total_tokens, exchange.cost)
+        if self.access_log is not None:
+            self.access_log.record(_entry(exchange))
+
+    async def _spend(self, counters: list[budgets.Counter], tokens: int, cost: float | None) -> None:
+        by_kind = {"tok": float(tokens), "usd": cost}
+        try:
+            for kind, amount in by_kind.items():
+                keys = [(c.key, c.ttl) for c in counters if c.kind == kind]
+                if keys and amount:
+                    await self.access.backend.usage_add(keys, amount)
+        except BackendUnavailable as exc:
+            log.warning("usage not counted against budgets (state backend unavailable): %s", exc)
+
+    async def _release(self, exchange: Exchange) -> None:
+        for key in exchange.state.pop("slots", ()):
+            await self.access.release(key)
+
+    @staticmethod
+    def _audit_denial(principal: Principal, model: str, rule: str | None, reason: str) -> None:
+        record = {
+            "event": "deny",
+            "tenant": principal.tenant,
+            "subject": principal.subject,
+            "kind": KIND,
+            "target": model,
+            "rule": rule,
+            "reason": reason,
+        }
+        audit.info("%s", orjson.dumps(record).decode())
+
+
+def _entry(exchange: Exchange) -> dict[str, Any]:
+    principal: Principal | None = exchange.caller
+    usage = exchange.usage
+    ttft = exchange.time_to_first_token
+    return {
+        "ts": round(exchange.started, 3),
+        "pid": os.getpid(),
+        "method": f"llm/{exchange.operation}",
+        "target": exchange.original_model,
+        "backend": exchange.backend,
+        "provider": exchange.provider,
+        "original_model": exchange.original_model,
+        "request_model": exchange.request_model,
+        "response_model": exchange.response_model,
+        "tenant": principal.tenant if principal is not None else None,
+        "subject": principal.subject if principal is not None else None,
+        "stream": exchange.stream,
+        "status": "ok" if exchange.error is None else "error",
+        "error": exchange.status if exchange.error is not None else None,
+        "attempts": [f"{backend}: {outcome}" for backend, outcome in exchange.attempts] or None,
+        "input_tokens": usage.input_tokens if usage is not None else None,
+        "output_tokens": usage.output_tokens if usage is not None else None,
+        "cost_usd": round(exchange.cost, 8) if exchange.cost is not None else None,
+        "duration_ms": round(exchange.duration * 1000, 3),
+        "ttft_ms": round(ttft * 1000, 3) if ttft is not None else None,
+    }
