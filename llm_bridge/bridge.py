@@ -57,6 +57,13 @@ class Bridge:
     def models(self, caller: Any) -> list[str]:
         return [name for name in self.router.names() if self.hooks.may_use(caller, name)]
 
+    async def settle(self, exchange: Exchange) -> None:
+        """Usage into the host's budgets before the answer's last bytes go out, so a client that sends its
+        next request as soon as it has this answer is already counted. Once per exchange."""
+        if not exchange.settled:
+            exchange.settled = True
+            await self.hooks.spend(exchange)
+
     def account(self, exchange: Exchange, usage: Usage | None) -> None:
         exchange.usage = usage
         if usage is not None:

@@ -90,6 +90,9 @@ class ModelRoute(_Strict):
         default_factory=lambda: [408, 429, 500, 502, 503, 504, 529],
         description="Backend statuses that move on to the next try (timeouts and connection errors always do).",
     )
+    cooldown: float = Field(
+        5.0, ge=0, description="Seconds a target that just failed is tried after the others (0: never demoted)."
+    )
     description: str | None = None
 
 

@@ -35,6 +35,7 @@ class Exchange:
     first_token: float | None = None  # monotonic time of the first streamed content
     ended: float | None = None  # monotonic
     state: dict[str, Any] = field(default_factory=dict)  # the host's own per-exchange data (spans, permits)
+    settled: bool = False  # usage handed to the host's spend() hook
 
     @property
     def duration(self) -> float:
@@ -61,6 +62,10 @@ class Hooks(Protocol):
     def outgoing_headers(self, exchange: Exchange) -> dict[str, str] | None:
         """Headers to add to the backend request (trace context)."""
 
+    async def spend(self, exchange: Exchange) -> None:
+        """The exchange's usage is known (or never will be): count it against budgets. Called once, before
+        the answer's last bytes go out when it succeeds, else before finish()."""
+
     async def finish(self, exchange: Exchange) -> None:
         """After the answer (or the error) went out: usage into budgets, spans, metrics, the access log."""
 
@@ -78,6 +83,9 @@ class OpenHooks:
         return None
 
     def outgoing_headers(self, exchange: Exchange) -> dict[str, str] | None:
+        return None
+
+    async def spend(self, exchange: Exchange) -> None:
         return None
 
     async def finish(self, exchange: Exchange) -> None:

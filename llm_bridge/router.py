@@ -18,7 +18,6 @@ from .providers.base import Provider
 
 T = TypeVar("T")
 
-_COOL_DOWN = 5.0  # seconds a failed target goes to the back of its route
 _MAX_BACKOFF = 2.0
 # Errors that are the backend's problem (its key, its load), so another backend may well succeed.
 _ALWAYS_FALL_BACK = frozenset({401, 403})
@@ -83,7 +82,8 @@ class Router:
                     attempts.append((target.backend, f"{exc.status} {exc.type}"))
                     if not (exc.status in route.fallback_on or exc.status in _ALWAYS_FALL_BACK):
                         raise
-                    self._cool_until[(target.backend, target.model)] = time.monotonic() + _COOL_DOWN
+                    if route.cooldown:
+                        self._cool_until[(target.backend, target.model)] = time.monotonic() + route.cooldown
                     last = exc
                     continue
                 self._cool_until.pop((target.backend, target.model), None)

@@ -55,6 +55,7 @@ async def messages(bridge: Bridge, exchange: Exchange, send: Any, receive: Any) 
         exchange.response_model = canonical.get("model") or served.model
         bridge.account(exchange, Usage.of(canonical.get("usage")))
         body = result.body if native and result.body else orjson.dumps(translate.anthropic_response(canonical))
+        await bridge.settle(exchange)
         await http.send_json(send, 200, body, backend_headers(served))
         return
     await _pump(bridge, exchange, result, native, send, receive, backend_headers(served))
@@ -108,6 +109,7 @@ async def _pump(
             await stream.close()
             if assembler is not None:
                 exchange.response = assembler.result()
+    await bridge.settle(exchange)
     await http.end_stream(send)
 
 

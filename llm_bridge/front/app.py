@@ -67,6 +67,7 @@ class BridgeApp:
         finally:
             if exchange is not None:
                 exchange.ended = time.monotonic()
+                await self.bridge.settle(exchange)
                 await self.bridge.hooks.finish(exchange)
 
     async def _models(self, scope: dict[str, Any], headers: dict[bytes, bytes], front: str, send: Any) -> None:

@@ -48,6 +48,7 @@ async def chat_completions(bridge: Bridge, exchange: Exchange, send: Any, receiv
         exchange.response = data
         bridge.account(exchange, Usage.of(data.get("usage")))
         body = answer.body if answer.body is not None else orjson.dumps(data)
+        await bridge.settle(exchange)
         await http.send_json(send, 200, body, backend_headers(served))
         return
     stream, served = await bridge.router.serve(resolved, lambda p, m: p.chat_stream(request, m, extra))
@@ -93,6 +94,7 @@ async def pump(
             await stream.close()
             if assembler is not None:
                 exchange.response = assembler.result()
+    await bridge.settle(exchange)
     await http.end_stream(send, _DONE)
 
 
@@ -109,6 +111,7 @@ async def embeddings(bridge: Bridge, exchange: Exchange, send: Any, receive: Any
     exchange.response_model = data.get("model") or served.model
     exchange.response = data
     bridge.account(exchange, Usage.of(data.get("usage")))
+    await bridge.settle(exchange)
     await http.send_json(send, 200, answer.body or orjson.dumps(data), backend_headers(served))
 
 
@@ -129,6 +132,7 @@ async def responses(bridge: Bridge, exchange: Exchange, send: Any, receive: Any)
         exchange.response = result.data
         exchange.response_model = result.data.get("model")
         bridge.account(exchange, responses_usage(result.data.get("usage")))
+        await bridge.settle(exchange)
         await http.send_json(send, 200, result.body or orjson.dumps(result.data), backend_headers(served))
         return
     await http.start_stream(send, backend_headers(served))
@@ -157,6 +161,7 @@ async def responses(bridge: Bridge, exchange: Exchange, send: Any, receive: Any)
             return
         finally:
             await result.close()
+    await bridge.settle(exchange)
     await http.end_stream(send)
 
 

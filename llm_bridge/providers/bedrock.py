@@ -106,6 +106,7 @@ class BedrockProvider(Provider):
         name = str(headers.get(":exception-type") or headers.get(":error-code") or "internalServerException")
         status = _EXCEPTION_STATUS.get(name, 500)
         kind, message = translate.error_of(status, payload, name)
+        message = str(headers.get(":error-message") or message)  # error frames carry their text in a header
         return BridgeError(status, message, type=kind, backend=self.name)
 
 

@@ -8,19 +8,19 @@ Mapping choices where the two APIs do not line up one to one:
   no Anthropic equivalent: it becomes a system instruction asking for a JSON object.
 - `reasoning_effort` -> `thinking` {type: enabled, budget_tokens} from THINKING_BUDGET. OpenAI counts reasoning inside
   max_completion_tokens, so an explicit limit caps the budget; without one max_tokens is the default plus the budget.
-  Thinking stays off when the budget cannot reach Anthropic's minimum of 1024 or when the tool choice forces a tool
-  (Anthropic rejects both), and it drops temperature/top_p/top_k (thinking only runs with the default sampling).
+  Thinking stays off when the budget cannot reach Anthropic's minimum of 1024, when the tool choice forces a tool, or
+  when the last assistant turn used tools without a thinking block (Anthropic rejects all three); it drops
+  temperature/top_p/top_k (thinking only runs with the default sampling).
   The way back, only when thinking is enabled/adaptive: output_config.effort (max -> xhigh), else the smallest
   effort whose budget covers budget_tokens; adaptive without an effort leaves the backend's default.
 - Thinking blocks -> `reasoning_content` (their text), `reasoning_signature` (the signature Anthropic needs to
   accept the block again) and `reasoning_redacted` (the opaque data of redacted_thinking blocks, a list). Requests
   replay them as blocks; reasoning without a signature is dropped since Anthropic rejects unsigned thinking.
 - `cache_control` on content parts and tools travels both ways (the LiteLLM/OpenRouter convention for OpenAI shapes).
-- Dropped for want of an equivalent: n, penalties, logit_bias, seed, logprobs, legacy `functions`; server tools,
-  tool_result `is_error`, URL documents. Temperature is clamped to Anthropic's 0..1 range, top_p only goes when
-  there is no temperature (recent models reject both) and whitespace-only stop sequences (which Anthropic rejects)
-  are left out. An Anthropic file id becomes an OpenAI file part and comes
-  back as a document, since nothing says whether it held an image.
+- Dropped for want of an equivalent: n, penalties, logit_bias, seed, logprobs, legacy `functions`, audio parts;
+  server tools, tool_result `is_error`, URL documents. Temperature is clamped to Anthropic's 0..1 range, top_p
+  only goes without a temperature (recent models reject both), whitespace-only stop sequences (which Anthropic
+  rejects) are left out. An Anthropic file id becomes an OpenAI file part and comes back as a document block.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ def _tool_result(message: dict[str, Any]) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id") or ""}
     content = message.get("content")
     if isinstance(content, list):
-        block["content"] = _blocks(content)
+        if blocks := _blocks(content):
+            block["content"] = blocks
     elif content:
         block["content"] = content if isinstance(content, str) else orjson.dumps(content).decode()
     return block
@@ -174,6 +175,14 @@ def _thinking_budget(effort: Any, max_tokens: int | None) -> int | None:
     return budget if budget and budget >= MIN_THINKING_BUDGET else None
 
 
+def _unthought_tool_turn(messages: list[dict[str, Any]]) -> bool:
+    """With thinking on, Anthropic wants the last assistant turn, if it used tools, to start with its thinking:
+    not so when another backend (or a client) wrote that turn."""
+    last = next((m["content"] for m in reversed(messages) if m["role"] == "assistant"), [])
+    uses_tools = any(b["type"] == "tool_use" for b in last)
+    return uses_tools and last[0]["type"] not in ("thinking", "redacted_thinking")
+
+
 def anthropic_request(chat: dict[str, Any], model: str) -> dict[str, Any]:
     """OpenAI chat request -> Anthropic Messages request body, with `model` the backend's model id. Keeps `stream`."""
     system, messages = _anthropic_messages(chat.get("messages") or [])
@@ -198,7 +207,7 @@ def anthropic_request(chat: dict[str, Any], model: str) -> dict[str, Any]:
     if stops:
         body["stop_sequences"] = stops
     forced = body.get("tool_choice", {}).get("type") in ("any", "tool")
-    budget = None if forced else _thinking_budget(chat.get("reasoning_effort"), limit)
+    budget = None if forced or _unthought_tool_turn(messages) else _thinking_budget(chat.get("reasoning_effort"), limit)
     if budget:
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if not limit:

@@ -34,7 +34,7 @@ def stop_reason_of(finish_reason: str | None) -> str:
 def chat_usage(usage: dict[str, Any]) -> dict[str, Any]:
     """Anthropic usage -> canonical; Anthropic's input_tokens excludes the cached part, OpenAI's prompt_tokens not."""
     read, created = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
-    prompt = (usage.get("input_tokens") or 0) + (created or 0)
+    prompt = (usage.get("input_tokens") or 0) + (read or 0) + (created or 0)
     completion = usage.get("output_tokens") or 0
     out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion}
     out["total_tokens"] = prompt + completion
@@ -47,10 +47,11 @@ def chat_usage(usage: dict[str, Any]) -> dict[str, Any]:
 
 
 def anthropic_usage(usage: dict[str, Any] | None) -> dict[str, Any]:
+    """Canonical usage -> Anthropic; input_tokens is the part of the prompt no cache read or wrote."""
     usage = usage or {}
     details = usage.get("prompt_tokens_details") or {}
     read = details.get("cached_tokens") or 0
-    created = details.get("cache_creation_tokens") or details.get("cache_write_tokens") or 0
+    created = details.get("cache_creation_tokens") or details.get("cache_write_tokens") or 0  # OpenRouter's name
     out: dict[str, Any] = {
         "input_tokens": max((usage.get("prompt_tokens") or 0) - read - created, 0),
         "output_tokens": usage.get("completion_tokens") or 0,
@@ -245,9 +246,10 @@ class StreamFromChat:
             events.append(self._block_delta({"type": "signature_delta", "signature": delta["reasoning_signature"]}))
         for data in delta.get("reasoning_redacted") or []:
             events += self._open_block({"type": "redacted_thinking", "data": data}) + self._close()
-        if delta.get("content"):
+        text = delta.get("content") or delta.get("refusal")  # a refusal is text to an Anthropic client
+        if text:
             events += self._ensure("text")
-            events.append(self._block_delta({"type": "text_delta", "text": delta["content"]}))
+            events.append(self._block_delta({"type": "text_delta", "text": text}))
         for call in delta.get("tool_calls") or []:
             events += self._tool_call(call)
         return events

@@ -88,12 +88,14 @@ class GatewayHooks:
     def outgoing_headers(self, exchange: Exchange) -> dict[str, str] | None:
         return None
 
-    async def finish(self, exchange: Exchange) -> None:
-        await self._release(exchange)
+    async def spend(self, exchange: Exchange) -> None:
         counters: list[budgets.Counter] | None = exchange.state.get("budgets")
         usage = exchange.usage
         if counters and usage is not None:
             await self._spend(counters, usage.total_tokens, exchange.cost)
+
+    async def finish(self, exchange: Exchange) -> None:
+        await self._release(exchange)
         if self.access_log is not None:
             self.access_log.record(_entry(exchange))
 

@@ -43,31 +43,42 @@ def llm_config(replay: str, **extra: Any) -> dict[str, Any]:
             "region": "us-central1",
             "api_key": "ya29",
         },
+        "replay2": {"provider": "openai", "base_url": f"{replay}/v1", "api_key": "sk-replay-2"},
         "down": {"provider": "openai", "base_url": f"{closed}/v1", "connect_timeout": 1},
         "slow": {"provider": "openai", "base_url": f"{replay}/v1", "first_token_timeout": 1, "timeout": 1},
     }
     models = {
         "gpt-echo": {"targets": [{"backend": "replay", "model": "echo"}]},
         "after-429": {
+            "cooldown": 0,
             "targets": [
                 {"backend": "replay", "model": "fault-429"},
                 {"backend": "claude", "model": "basic", "priority": 1},
-            ]
+            ],
         },
         "after-500": {
+            "cooldown": 0,
             "targets": [
                 {"backend": "replay", "model": "fault-500"},
                 {"backend": "bedrock", "model": "basic", "priority": 1},
-            ]
+            ],
         },
         "after-hang": {
+            "cooldown": 0,
             "targets": [
                 {"backend": "slow", "model": "fault-hang"},
                 {"backend": "replay", "model": "echo", "priority": 1},
-            ]
+            ],
         },
         "after-down": {
-            "targets": [{"backend": "down", "model": "echo"}, {"backend": "replay", "model": "echo", "priority": 1}]
+            "cooldown": 0,
+            "targets": [{"backend": "down", "model": "echo"}, {"backend": "replay", "model": "echo", "priority": 1}],
+        },
+        "spread": {
+            "targets": [
+                {"backend": "replay", "model": "echo", "weight": 1},
+                {"backend": "replay2", "model": "echo", "weight": 3},
+            ]
         },
         "always-429": {"targets": [{"backend": "replay", "model": "fault-429"}], "retries": 0},
         "claude-429": {"targets": [{"backend": "claude", "model": "fault-429"}], "retries": 0},

@@ -82,7 +82,7 @@ def test_chat_completion_replays_through_the_sdk(llm_gateway: Gateway, recorded:
     # The backend got the client's request as sent, with the route's model id; the client's key stayed here.
     [seen] = recorded()
     assert seen["body"] == {**request, "model": name}
-    assert seen["headers"]["Authorization"] == "Bearer sk-replay"
+    assert seen["headers"]["authorization"] == "Bearer sk-replay"
 
 
 @pytest.mark.parametrize("name", CHAT_STREAMS)
@@ -166,7 +166,7 @@ def test_azure_backend_uses_deployment_path_and_api_key(llm_gateway: Gateway, re
     assert completion.choices[0].message.content == json.loads(response["body"])["choices"][0]["message"]["content"]
     [seen] = recorded()
     assert seen["path"] == "/openai/deployments/azure-chat-basic/chat/completions?api-version=2024-10-21"
-    assert seen["headers"]["api-key"] == "az-key" and "Authorization" not in seen["headers"]
+    assert seen["headers"]["api-key"] == "az-key" and "authorization" not in seen["headers"]
 
 
 @pytest.mark.parametrize("sample", ["basic", "reasoning", "custom-tool"])

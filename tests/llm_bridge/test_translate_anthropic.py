@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def check_anthropic_request(body: dict[str, Any]) -> None:
     assert isinstance(body["max_tokens"], int) and body["max_tokens"] > 0
     messages = body["messages"]
     assert messages
-    for before, after in zip(messages, messages[1:], strict=False):
+    for before, after in pairwise(messages):
         assert before["role"] != after["role"], "turns must alternate"
     for i, message in enumerate(messages):
         assert message["role"] in ("user", "assistant")
@@ -152,19 +153,35 @@ def test_tool_calls_become_tool_use_and_results_merge() -> None:
     body = anthropic_request(_load(SAMPLES / "requests/completions/tool-call.json"), "m")
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert body["messages"][1]["content"] == [
-        {"type": "tool_use", "id": "call_iMGPsr4Xx1u0G5sOzFsTCbQU", "name": "get_weather", "input": {"format": "celsius", "location": "Columbus, OH"}},
+        {
+            "type": "tool_use",
+            "id": "call_iMGPsr4Xx1u0G5sOzFsTCbQU",
+            "name": "get_weather",
+            "input": {"format": "celsius", "location": "Columbus, OH"},
+        },
         {"type": "tool_use", "id": "call_5rQmXtLpZ9wKvNbJhGyDsFcE", "name": "get_time", "input": {}},
     ]
     assert body["messages"][2]["content"] == [
-        {"type": "tool_result", "tool_use_id": "call_iMGPsr4Xx1u0G5sOzFsTCbQU", "content": '{ "temperature": 15, "condition": "Cloudy" }'},
-        {"type": "tool_result", "tool_use_id": "call_5rQmXtLpZ9wKvNbJhGyDsFcE", "content": '{ "time": "2026-08-12T12:00:00Z" }'},
+        {
+            "type": "tool_result",
+            "tool_use_id": "call_iMGPsr4Xx1u0G5sOzFsTCbQU",
+            "content": '{ "temperature": 15, "condition": "Cloudy" }',
+        },
+        {
+            "type": "tool_result",
+            "tool_use_id": "call_5rQmXtLpZ9wKvNbJhGyDsFcE",
+            "content": '{ "time": "2026-08-12T12:00:00Z" }',
+        },
     ]
     assert body["max_tokens"] == DEFAULT_MAX_TOKENS
 
 
 def test_parallel_tool_calls_and_multi_turn_tools() -> None:
     body = anthropic_request(_load(SAMPLES / "requests/completions/parallel-tool-call.json"), "m")
-    assert [b["input"] for b in body["messages"][1]["content"]] == [{"location": "Columbus, OH"}, {"location": "New York, NY"}]
+    assert [b["input"] for b in body["messages"][1]["content"]] == [
+        {"location": "Columbus, OH"},
+        {"location": "New York, NY"},
+    ]
     assert [b["tool_use_id"] for b in body["messages"][2]["content"]] == ["call_1", "call_2"]
     assert len(body["messages"]) == 3
     body = anthropic_request(_load(SAMPLES / "requests/completions/multi-turn-tools.json"), "m")
@@ -173,7 +190,11 @@ def test_parallel_tool_calls_and_multi_turn_tools() -> None:
         {
             "name": "get_weather",
             "description": "Get the current weather in a location",
-            "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+            "input_schema": {
+                "type": "object",
+                "properties": {"location": {"type": "string"}},
+                "required": ["location"],
+            },
         }
     ]
     assert "tool_choice" not in body
@@ -182,7 +203,10 @@ def test_parallel_tool_calls_and_multi_turn_tools() -> None:
 @pytest.mark.parametrize(
     ("name", "block"),
     [
-        ("image-inline.json", {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQSkZJRgABAQ=="}}),
+        (
+            "image-inline.json",
+            {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQSkZJRgABAQ=="}},
+        ),
         ("image-url.json", {"type": "image", "source": {"type": "url", "url": "https://example.com/image.png"}}),
         ("image-file.json", {"type": "image", "source": {"type": "url", "url": "gs://my-bucket/photo.png"}}),
     ],
@@ -195,23 +219,46 @@ def test_images(name: str, block: dict[str, Any]) -> None:
 
 def test_full_request_fields() -> None:
     body = anthropic_request(_load(SAMPLES / "requests/completions/full.json"), "m")
-    assert set(body) == {"model", "messages", "max_tokens", "system", "tools", "tool_choice", "stop_sequences", "temperature", "metadata"}
-    assert _text(body["system"]) == ["You are a helpful assistant that specializes in technical documentation and code analysis.", JSON_INSTRUCTION]
+    assert set(body) == {
+        "model",
+        "messages",
+        "max_tokens",
+        "system",
+        "tools",
+        "tool_choice",
+        "stop_sequences",
+        "temperature",
+        "metadata",
+    }
+    assert _text(body["system"]) == [
+        "You are a helpful assistant that specializes in technical documentation and code analysis.",
+        JSON_INSTRUCTION,
+    ]
     assert body["max_tokens"] == 1000
     assert body["stop_sequences"] == ["END"]  # "\n\n" is whitespace only, which Anthropic rejects
     assert body["temperature"] == 0.7  # and top_p 0.9 is left out: recent models reject both
     assert body["metadata"] == {"user_id": "user_12345"}
     assert body["tool_choice"] == {"type": "tool", "name": "my_function"}
-    assert body["messages"][2]["content"][1]["source"] == {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+    assert body["messages"][2]["content"][1]["source"] == {
+        "type": "base64",
+        "media_type": "image/png",
+        "data": "iVBORw0KGgo=",
+    }
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
 
 
 def test_generation_config_and_structured_output() -> None:
     body = anthropic_request(_load(SAMPLES / "requests/completions/generation-config.json"), "m")
-    assert (body["top_k"], body["temperature"], body["tool_choice"]) == (40, 0.7, {"type": "tool", "name": "get_weather"})
+    assert (body["top_k"], body["temperature"], body["tool_choice"]) == (
+        40,
+        0.7,
+        {"type": "tool", "name": "get_weather"},
+    )
     chat = _load(SAMPLES / "requests/completions/structured-output.json")
     body = anthropic_request(chat, "m")
-    assert body["output_config"] == {"format": {"type": "json_schema", "schema": chat["response_format"]["json_schema"]["schema"]}}
+    assert body["output_config"] == {
+        "format": {"type": "json_schema", "schema": chat["response_format"]["json_schema"]["schema"]}
+    }
     assert "system" not in body
 
 
@@ -233,6 +280,14 @@ def test_reasoning_budget_fits_an_explicit_limit() -> None:
     body = anthropic_request({**ask, "tools": tools, "tool_choice": "required"}, "m")
     assert "thinking" not in body and body["tool_choice"] == {"type": "any"}
     assert "thinking" not in anthropic_request({**ask, "reasoning_effort": "none"}, "m")
+    # a tool loop whose assistant turn came without thinking (another backend wrote it): Anthropic would refuse
+    loop = _load(SAMPLES / "requests/completions/tool-call.json")
+    assert "thinking" not in anthropic_request({**loop, "reasoning_effort": "low"}, "m")
+    signed = {"reasoning_content": "plan", "reasoning_signature": "S"}
+    loop["messages"][1] = {**loop["messages"][1], **signed}
+    body = anthropic_request({**loop, "reasoning_effort": "low"}, "m")
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert body["messages"][1]["content"][0] == {"type": "thinking", "thinking": "plan", "signature": "S"}
 
 
 def test_reasoning_replay() -> None:
@@ -243,7 +298,13 @@ def test_reasoning_replay() -> None:
     ]
     body = anthropic_request(_load(SAMPLES / "requests/completions/reasoning_replay_unsigned.json"), "m")
     assert body["messages"][1]["content"] == [{"type": "text", "text": "Hello"}]
-    message = {"role": "assistant", "content": "x", "reasoning_content": "r", "reasoning_signature": "s", "reasoning_redacted": ["opaque"]}
+    message = {
+        "role": "assistant",
+        "content": "x",
+        "reasoning_content": "r",
+        "reasoning_signature": "s",
+        "reasoning_redacted": ["opaque"],
+    }
     blocks = anthropic_request({"messages": [{"role": "user", "content": "q"}, message]}, "m")["messages"][1]["content"]
     assert [b["type"] for b in blocks] == ["thinking", "redacted_thinking", "text"]
     assert blocks[1]["data"] == "opaque"
@@ -277,9 +338,18 @@ def test_tool_choice(choice: Any, parallel: Any, expected: dict[str, Any] | None
 def test_roles_merge_and_odd_inputs() -> None:
     chat = {
         "messages": [
-            {"role": "developer", "content": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}]},
+            {
+                "role": "developer",
+                "content": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+            },
             {"role": "user", "content": "one"},
-            {"role": "user", "content": [{"type": "text", "text": "two"}, {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE"}}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "two"},
+                    {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE"}},
+                ],
+            },
             {"role": "assistant", "content": ""},
             {"role": "system", "content": "late rule"},
         ],
@@ -290,7 +360,10 @@ def test_roles_merge_and_odd_inputs() -> None:
         "seed": 1,
     }
     body = anthropic_request(chat, "m")
-    assert body["system"] == [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "late rule"}]
+    assert body["system"] == [
+        {"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "late rule"},
+    ]
     assert body["messages"] == [
         {
             "role": "user",
@@ -311,7 +384,12 @@ EXPECTED_RESPONSES: dict[str, dict[str, Any]] = {
     "basic.json": {
         "content": "Hi there! How are you doing today? Is there anything I can help you with?",
         "finish": "stop",
-        "usage": {"prompt_tokens": 40, "completion_tokens": 21, "total_tokens": 61, "prompt_tokens_details": {"cached_tokens": 12, "cache_creation_tokens": 13}},
+        "usage": {
+            "prompt_tokens": 40,
+            "completion_tokens": 21,
+            "total_tokens": 61,
+            "prompt_tokens_details": {"cached_tokens": 12, "cache_creation_tokens": 13},
+        },
     },
     "multiple_text_blocks.json": {
         "content": "The sky is blue during the day.",
@@ -323,13 +401,25 @@ EXPECTED_RESPONSES: dict[str, dict[str, Any]] = {
         "reasoning": "The user is asking me about the current weather in San Francisco",
         "signature": "Es8DCkYI",
         "finish": "stop",
-        "usage": {"prompt_tokens": 50, "completion_tokens": 251, "total_tokens": 301, "prompt_tokens_details": {"cached_tokens": 2, "cache_creation_tokens": 1}},
+        "usage": {
+            "prompt_tokens": 50,
+            "completion_tokens": 251,
+            "total_tokens": 301,
+            "prompt_tokens_details": {"cached_tokens": 2, "cache_creation_tokens": 1},
+        },
     },
     "tool.json": {
         "content": "<thinking>I need to call the get_weather function, and the user wants SF, which is likely San Francisco, CA.</thinking>",
-        "tools": [("toolu_01A09q90qw90lq917835lq9", "get_weather", {"location": "San Francisco, CA", "unit": "celsius"})],
+        "tools": [
+            ("toolu_01A09q90qw90lq917835lq9", "get_weather", {"location": "San Francisco, CA", "unit": "celsius"})
+        ],
         "finish": "tool_calls",
-        "usage": {"prompt_tokens": 561, "completion_tokens": 48, "total_tokens": 609, "prompt_tokens_details": {"cached_tokens": 2, "cache_creation_tokens": 1}},
+        "usage": {
+            "prompt_tokens": 561,
+            "completion_tokens": 48,
+            "total_tokens": 609,
+            "prompt_tokens_details": {"cached_tokens": 2, "cache_creation_tokens": 1},
+        },
     },
 }
 
@@ -346,17 +436,32 @@ def test_anthropic_responses_become_chat_completions(name: str) -> None:
     assert choice["message"].get("reasoning_content") == expected.get("reasoning")
     assert choice["message"].get("reasoning_signature") == expected.get("signature")
     calls = choice["message"].get("tool_calls") or []
-    assert [(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == expected.get("tools", [])
+    assert [(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == expected.get(
+        "tools", []
+    )
     assert choice["finish_reason"] == expected["finish"]
     assert chat["usage"] == expected["usage"]
 
 
 @pytest.mark.parametrize(
     ("stop", "finish"),
-    [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls"), ("refusal", "content_filter"), ("pause_turn", "stop")],
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("max_tokens", "length"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+        ("pause_turn", "stop"),
+    ],
 )
 def test_stop_reasons(stop: str, finish: str) -> None:
-    message = {"id": "m", "model": "c", "content": [{"type": "redacted_thinking", "data": "xyz"}], "stop_reason": stop, "usage": {"input_tokens": 1, "output_tokens": 2, "output_tokens_details": {"thinking_tokens": 1}}}
+    message = {
+        "id": "m",
+        "model": "c",
+        "content": [{"type": "redacted_thinking", "data": "xyz"}],
+        "stop_reason": stop,
+        "usage": {"input_tokens": 1, "output_tokens": 2, "output_tokens_details": {"thinking_tokens": 1}},
+    }
     chat = chat_response(message)
     ChatCompletion.model_validate(chat)
     assert chat["choices"][0]["finish_reason"] == finish
@@ -400,17 +505,32 @@ def _assemble(chunks: list[dict[str, Any]]) -> dict[str, Any]:
 EXPECTED_STREAMS: dict[str, dict[str, Any]] = {
     "stream_basic.json": {
         "content": "Hi there! How are you doing today? Is there anything I can help you with?",
-        "usage": {"prompt_tokens": 15, "completion_tokens": 21, "total_tokens": 36, "prompt_tokens_details": {"cached_tokens": 0, "cache_creation_tokens": 0}},
+        "usage": {
+            "prompt_tokens": 15,
+            "completion_tokens": 21,
+            "total_tokens": 36,
+            "prompt_tokens_details": {"cached_tokens": 0, "cache_creation_tokens": 0},
+        },
     },
     "stream_message_delta_usage.json": {
         "content": "",
-        "usage": {"prompt_tokens": 34347, "completion_tokens": 49, "total_tokens": 34396, "prompt_tokens_details": {"cached_tokens": 30464, "cache_creation_tokens": 0}},
+        "usage": {
+            "prompt_tokens": 34347,
+            "completion_tokens": 49,
+            "total_tokens": 34396,
+            "prompt_tokens_details": {"cached_tokens": 30464, "cache_creation_tokens": 0},
+        },
     },
     "stream_thinking.json": {
         "content": "I don't have access to real\" in your browser\n\nIs there something specific about San Francisco's climate patterns you'd like to know more about?",
         "reasoning": "The user is asking me about the weather in San Francisco. However, I dond suggest how they can get current weather information.",
         "signature": True,
-        "usage": {"prompt_tokens": 47, "completion_tokens": 264, "total_tokens": 311, "prompt_tokens_details": {"cached_tokens": 0, "cache_creation_tokens": 0}},
+        "usage": {
+            "prompt_tokens": 47,
+            "completion_tokens": 264,
+            "total_tokens": 311,
+            "prompt_tokens_details": {"cached_tokens": 0, "cache_creation_tokens": 0},
+        },
     },
     "stream_tool.json": {
         "content": "",
@@ -445,7 +565,9 @@ def test_anthropic_streams_become_chunks(name: str) -> None:
     assert got["usage"] == translator.usage == expected["usage"]
     assert chunks[-1]["choices"] == []
     if got["signature"]:
-        assert got["signature"] == next(d["delta"]["signature"] for _, d in events if d.get("delta", {}).get("type") == "signature_delta")
+        assert got["signature"] == next(
+            d["delta"]["signature"] for _, d in events if d.get("delta", {}).get("type") == "signature_delta"
+        )
 
 
 def test_stream_usage_chunk_only_when_asked() -> None:
@@ -454,31 +576,51 @@ def test_stream_usage_chunk_only_when_asked() -> None:
     assert translator.usage == EXPECTED_STREAMS["stream_basic.json"]["usage"]
 
 
+# text, then two tool calls; events named only by their `type`, as some compatible servers send them
+PARALLEL_TOOLS = """
+data: {"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":9,"output_tokens":1}}}
+
+data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Checking."}}
+
+data: {"type":"content_block_stop","index":0}
+
+event: ping
+data: {"type":"ping"}
+
+data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"a","input":{}}}
+
+data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\\"x\\":"}}
+
+data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"1}"}}
+
+data: {"type":"content_block_stop","index":1}
+
+data: {"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t2","name":"b","input":{}}}
+
+data: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\\"y\\":2}"}}
+
+data: {"type":"content_block_stop","index":2}
+
+data: {"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":30}}
+
+data: {"type":"message_stop"}
+"""
+
+
 def test_stream_parallel_tools_and_errors() -> None:
     translator = StreamToChat(include_usage=True)
-    start = {"type": "message_start", "message": {"id": "msg_1", "model": "claude", "usage": {"input_tokens": 9, "output_tokens": 1}}}
-    events = [
-        ("message_start", start),
-        ("", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ("", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Checking."}}),
-        ("", {"type": "content_block_stop", "index": 0}),
-        ("ping", {"type": "ping"}),
-        ("", {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t1", "name": "a", "input": {}}}),
-        ("", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"x":'}}),
-        ("", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "1}"}}),
-        ("", {"type": "content_block_stop", "index": 1}),
-        ("", {"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "t2", "name": "b", "input": {}}}),
-        ("", {"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": '{"y":2}'}}),
-        ("", {"type": "content_block_stop", "index": 2}),
-        ("", {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 30}}),
-        ("", {"type": "message_stop"}),
-    ]
+    events = _sse(PARALLEL_TOOLS)
     chunks = [c for name, data in events for c in translator.feed(name, data)]
     for chunk in chunks:
         ChatCompletionChunk.model_validate(chunk)
     got = _assemble(chunks)
     assert got["content"] == "Checking."
-    assert got["tools"] == {0: {"id": "t1", "name": "a", "arguments": '{"x":1}'}, 1: {"id": "t2", "name": "b", "arguments": '{"y":2}'}}
+    assert got["tools"] == {
+        0: {"id": "t1", "name": "a", "arguments": '{"x":1}'},
+        1: {"id": "t2", "name": "b", "arguments": '{"y":2}'},
+    }
     assert got["usage"] == {"prompt_tokens": 9, "completion_tokens": 30, "total_tokens": 39}
     assert translator.feed("message_stop", {"type": "message_stop"}) == []  # the usage chunk goes out once
     with pytest.raises(StreamError) as caught:
@@ -532,14 +674,26 @@ def test_messages_requests_become_chat_requests_and_back(path: Path) -> None:
 
 def test_front_door_fields() -> None:
     chat = chat_request(_load(SAMPLES / "requests/messages/responses_agent_subset.json"))
-    assert chat["messages"][0] == {"role": "system", "content": [{"type": "text", "text": "You are a reliable tool-using assistant."}, {"type": "text", "text": "Return compact JSON when asked."}]}
+    assert chat["messages"][0] == {
+        "role": "system",
+        "content": [
+            {"type": "text", "text": "You are a reliable tool-using assistant."},
+            {"type": "text", "text": "Return compact JSON when asked."},
+        ],
+    }
     assert chat["messages"][1]["content"] == [
         {"type": "text", "text": "What is in these images, then check the weather?"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}},
         {"type": "image_url", "image_url": {"url": "https://example.com/image.png"}},
         {"type": "file", "file": {"file_id": "file_abc123"}},
     ]
-    assert chat["messages"][2]["tool_calls"] == [{"id": "call_weather", "type": "function", "function": {"name": "get_weather", "arguments": '{"location":"San Francisco"}'}}]
+    assert chat["messages"][2]["tool_calls"] == [
+        {
+            "id": "call_weather",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"location":"San Francisco"}'},
+        }
+    ]
     assert chat["messages"][3] == {"role": "tool", "tool_call_id": "call_weather", "content": "Sunny and 65F."}
     assert chat["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert chat["parallel_tool_calls"] is False
@@ -547,7 +701,10 @@ def test_front_door_fields() -> None:
     assert chat["reasoning_effort"] == "medium"
     assert chat["user"] == "user-123"
     back = anthropic_request(chat, "m")
-    assert back["messages"][0]["content"][3] == {"type": "document", "source": {"type": "file", "file_id": "file_abc123"}}
+    assert back["messages"][0]["content"][3] == {
+        "type": "document",
+        "source": {"type": "file", "file_id": "file_abc123"},
+    }
     assert back["tool_choice"] == {"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True}
 
 
@@ -557,7 +714,10 @@ def test_front_door_tool_results_with_images() -> None:
     cache = {"type": "ephemeral"}
     roles = [m["role"] for m in chat["messages"]]
     assert roles == ["system", "assistant", "user", "assistant", "tool", "tool", "tool", "tool", "user", "system"]
-    assert chat["messages"][1]["content"] == [{"type": "text", "text": "First assistant block"}, {"type": "text", "text": "Second assistant block", "cache_control": cache}]
+    assert chat["messages"][1]["content"] == [
+        {"type": "text", "text": "First assistant block"},
+        {"type": "text", "text": "Second assistant block", "cache_control": cache},
+    ]
     tools = chat["messages"][4:8]
     assert tools[0]["content"] == [{"type": "text", "text": "text result", "cache_control": cache}]
     assert tools[1]["content"] == [{"type": "text", "text": "array result", "cache_control": cache}]
@@ -574,16 +734,28 @@ def test_front_door_tool_results_with_images() -> None:
 
 @pytest.mark.parametrize(
     ("name", "effort"),
-    [("reasoning.json", "high"), ("gpt_adaptive_thinking_with_tools.json", None), ("structured-output.json", None), ("basic.json", None)],
+    [
+        ("reasoning.json", "high"),
+        ("gpt_adaptive_thinking_with_tools.json", None),
+        ("structured-output.json", None),
+        ("basic.json", None),
+    ],
 )
 def test_front_door_reasoning(name: str, effort: str | None) -> None:
     chat = chat_request(_load(SAMPLES / "requests/messages" / name))
     assert chat.get("reasoning_effort") == effort
 
 
-@pytest.mark.parametrize(("budget", "effort"), [(1024, "minimal"), (5000, "medium"), (10000, "high"), (100000, "xhigh")])
+@pytest.mark.parametrize(
+    ("budget", "effort"), [(1024, "minimal"), (5000, "medium"), (10000, "high"), (100000, "xhigh")]
+)
 def test_front_door_thinking_budget(budget: int, effort: str) -> None:
-    request = {"model": "c", "max_tokens": 200000, "messages": [{"role": "user", "content": "q"}], "thinking": {"type": "enabled", "budget_tokens": budget}}
+    request = {
+        "model": "c",
+        "max_tokens": 200000,
+        "messages": [{"role": "user", "content": "q"}],
+        "thinking": {"type": "enabled", "budget_tokens": budget},
+    }
     assert chat_request(request)["reasoning_effort"] == effort
     assert "reasoning_effort" not in chat_request({**request, "thinking": {"type": "disabled"}})
 
@@ -591,15 +763,41 @@ def test_front_door_thinking_budget(budget: int, effort: str) -> None:
 def test_front_door_misc() -> None:
     chat = chat_request(_load(SAMPLES / "requests/messages/structured-output.json"))
     assert (chat["temperature"], chat["top_p"], chat["top_k"]) == (0.7, 0.8, 50)
-    assert chat["response_format"] == {"type": "json_schema", "json_schema": {"name": "output", "schema": _load(SAMPLES / "requests/messages/structured-output.json")["output_config"]["format"]["schema"]}}
+    assert chat["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "output",
+            "schema": _load(SAMPLES / "requests/messages/structured-output.json")["output_config"]["format"]["schema"],
+        },
+    }
     chat = chat_request(_load(SAMPLES / "requests/messages/server_tools.json"))
     assert [t["function"]["name"] for t in chat["tools"]] == ["get_weather"]
     chat = chat_request(_load(SAMPLES / "requests/messages/reasoning_replay.json"))
-    assert chat["messages"][1] == {"role": "assistant", "content": "4", "reasoning_content": "Two plus two.", "reasoning_signature": "SIG-replay=="}
-    assert "response_format" not in chat_request(_load(SAMPLES / "requests/messages/reasoning.json"))  # output_format "markdown"
-    request = {"model": "c", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}], "stream": True, "stop_sequences": ["X"], "tool_choice": {"type": "any"}, "tools": [{"name": "f", "input_schema": {"type": "object"}}]}
+    assert chat["messages"][1] == {
+        "role": "assistant",
+        "content": "4",
+        "reasoning_content": "Two plus two.",
+        "reasoning_signature": "SIG-replay==",
+    }
+    assert "response_format" not in chat_request(
+        _load(SAMPLES / "requests/messages/reasoning.json")
+    )  # output_format "markdown"
+    request = {
+        "model": "c",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "q"}],
+        "stream": True,
+        "stop_sequences": ["X"],
+        "tool_choice": {"type": "any"},
+        "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+    }
     chat = chat_request(request)
-    assert (chat["stream"], chat["stream_options"], chat["stop"], chat["tool_choice"]) == (True, {"include_usage": True}, ["X"], "required")
+    assert (chat["stream"], chat["stream_options"], chat["stop"], chat["tool_choice"]) == (
+        True,
+        {"include_usage": True},
+        ["X"],
+        "required",
+    )
 
 
 # -- front door: chat completions -> Anthropic messages --------------------------------------------------------------
@@ -612,13 +810,23 @@ def test_chat_completions_become_anthropic_messages() -> None:
     assert message["model"] == "gpt-3.5-turbo-0125" and message["id"] == chat["id"]
     assert message["content"] == [{"type": "text", "text": chat["choices"][0]["message"]["content"]}]
     assert message["stop_reason"] == "end_turn"
-    assert message["usage"] == {"input_tokens": 17, "output_tokens": 23, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+    assert message["usage"] == {
+        "input_tokens": 17,
+        "output_tokens": 23,
+        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0,
+    }
     assert anthropic_response(chat, "claude-alias")["model"] == "claude-alias"
 
     message = anthropic_response(_load(CHAT / "tool_call.json"))
     Message.model_validate(message)
     assert message["content"] == [
-        {"type": "tool_use", "id": "call_abc123", "name": "get_weather", "input": {"location": "San Francisco", "unit": "celsius"}},
+        {
+            "type": "tool_use",
+            "id": "call_abc123",
+            "name": "get_weather",
+            "input": {"location": "San Francisco", "unit": "celsius"},
+        },
         {"type": "tool_use", "id": "call_xyz789", "name": "search_web", "input": {"query": "Claude AI"}},
     ]
     assert message["stop_reason"] == "tool_use"
@@ -627,7 +835,12 @@ def test_chat_completions_become_anthropic_messages() -> None:
     Message.model_validate(message)
     assert (message["content"][0]["input"], message["stop_reason"]) == ({}, "max_tokens")
     message = anthropic_response(_load(CHAT / "cache_write.json"))
-    assert message["usage"] == {"input_tokens": 500, "output_tokens": 10, "cache_read_input_tokens": 300, "cache_creation_input_tokens": 200}
+    assert message["usage"] == {
+        "input_tokens": 500,
+        "output_tokens": 10,
+        "cache_read_input_tokens": 300,
+        "cache_creation_input_tokens": 200,
+    }
 
 
 @pytest.mark.parametrize("name", MESSAGE_SAMPLES)
@@ -639,7 +852,9 @@ def test_anthropic_messages_survive_the_round_trip(name: str) -> None:
     texts = [b for b in strip if b["type"] == "text"]
     merged = [{"type": "text", "text": "".join(b["text"] for b in texts)}] if texts else []
     # consecutive text blocks come back as one
-    assert message["content"] == [b for b in strip if b["type"] == "thinking"] + merged + [b for b in strip if b["type"] == "tool_use"]
+    assert message["content"] == [b for b in strip if b["type"] == "thinking"] + merged + [
+        b for b in strip if b["type"] == "tool_use"
+    ]
     assert message["stop_reason"] == original["stop_reason"]
     counts = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
     assert {k: message["usage"].get(k, 0) for k in counts} == {k: original["usage"].get(k, 0) for k in counts}
@@ -692,9 +907,13 @@ def test_chat_stream_becomes_anthropic_events() -> None:
 
 def test_chat_tool_stream_becomes_anthropic_events() -> None:
     translator = StreamFromChat("claude-opus-4-8")
-    events = [e for chunk in _chat_stream("stream_tool_empty_content.json") for e in translator.feed(chunk)] + translator.finish()
+    events = [
+        e for chunk in _chat_stream("stream_tool_empty_content.json") for e in translator.feed(chunk)
+    ] + translator.finish()
     message = check_events(events)
-    assert [b.model_dump(exclude_none=True) for b in message.content] == [{"type": "tool_use", "id": "toolu_empty_content", "name": "Bash", "input": {"command": "pwd"}}]
+    assert [b.model_dump(exclude_none=True) for b in message.content] == [
+        {"type": "tool_use", "id": "toolu_empty_content", "name": "Bash", "input": {"command": "pwd"}}
+    ]
     assert (message.stop_reason, message.usage.input_tokens, message.usage.output_tokens) == ("tool_use", 12, 8)
 
 
@@ -710,12 +929,29 @@ def test_chat_stream_with_reasoning_and_parallel_tools() -> None:
         chunk({"reasoning_content": "hard."}),
         chunk({"reasoning_signature": "SIG"}),
         chunk({"content": "Calling."}),
-        chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {"name": "a", "arguments": ""}}]}),
+        chunk(
+            {"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {"name": "a", "arguments": ""}}]}
+        ),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"x":1}'}}]}),
-        chunk({"tool_calls": [{"index": 1, "id": "c2", "type": "function", "function": {"name": "b", "arguments": '{"y"'}}]}),
+        chunk(
+            {
+                "tool_calls": [
+                    {"index": 1, "id": "c2", "type": "function", "function": {"name": "b", "arguments": '{"y"'}}
+                ]
+            }
+        ),
         chunk({"tool_calls": [{"index": 1, "function": {"arguments": ":2}"}}]}),
         chunk({}, "tool_calls"),
-        {**base, "choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120, "prompt_tokens_details": {"cached_tokens": 60}}},
+        {
+            **base,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 100,
+                "completion_tokens": 20,
+                "total_tokens": 120,
+                "prompt_tokens_details": {"cached_tokens": 60},
+            },
+        },
     ]
     translator = StreamFromChat("claude")
     events = [e for c in chunks for e in translator.feed(c)]
@@ -729,7 +965,11 @@ def test_chat_stream_with_reasoning_and_parallel_tools() -> None:
         {"type": "tool_use", "id": "c2", "name": "b", "input": {"y": 2}},
     ]
     assert message.stop_reason == "tool_use"
-    assert (message.usage.input_tokens, message.usage.cache_read_input_tokens, message.usage.output_tokens) == (40, 60, 20)
+    assert (message.usage.input_tokens, message.usage.cache_read_input_tokens, message.usage.output_tokens) == (
+        40,
+        60,
+        20,
+    )
 
 
 def test_empty_chat_stream_still_makes_a_message() -> None:
@@ -744,7 +984,9 @@ def test_anthropic_stream_survives_the_round_trip(name: str) -> None:
     to_chat, from_chat = StreamToChat(include_usage=True), StreamFromChat(original.model)
     again = [e for n, d in events for chunk in to_chat.feed(n, d) for e in from_chat.feed(chunk)] + from_chat.finish()
     message = check_events(again)
-    assert [b.model_dump(exclude_none=True) for b in message.content] == [b.model_dump(exclude_none=True) for b in original.content]
+    assert [b.model_dump(exclude_none=True) for b in message.content] == [
+        b.model_dump(exclude_none=True) for b in original.content
+    ]
     assert message.stop_reason == original.stop_reason
     assert message.usage.output_tokens == original.usage.output_tokens
     assert message.usage.input_tokens == original.usage.input_tokens
@@ -756,13 +998,41 @@ def test_anthropic_stream_survives_the_round_trip(name: str) -> None:
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        (529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', ("server_error", "Overloaded")),
-        (400, b'{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}}', ("invalid_request_error", "max_tokens: Field required")),
-        (401, b'{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}', ("authentication_error", "invalid x-api-key")),
-        (404, b'{"type":"error","error":{"type":"not_found_error","message":"model: nope"}}', ("not_found_error", "model: nope")),
-        (429, b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}', ("rate_limit_error", "slow down")),
-        (402, b'{"type":"error","error":{"type":"billing_error","message":"no credit"}}', ("insufficient_quota", "no credit")),
-        (413, b'{"type":"error","error":{"type":"request_too_large","message":"too big"}}', ("invalid_request_error", "too big")),
+        (
+            529,
+            b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
+            ("server_error", "Overloaded"),
+        ),
+        (
+            400,
+            b'{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}}',
+            ("invalid_request_error", "max_tokens: Field required"),
+        ),
+        (
+            401,
+            b'{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}',
+            ("authentication_error", "invalid x-api-key"),
+        ),
+        (
+            404,
+            b'{"type":"error","error":{"type":"not_found_error","message":"model: nope"}}',
+            ("not_found_error", "model: nope"),
+        ),
+        (
+            429,
+            b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}',
+            ("rate_limit_error", "slow down"),
+        ),
+        (
+            402,
+            b'{"type":"error","error":{"type":"billing_error","message":"no credit"}}',
+            ("insufficient_quota", "no credit"),
+        ),
+        (
+            413,
+            b'{"type":"error","error":{"type":"request_too_large","message":"too big"}}',
+            ("invalid_request_error", "too big"),
+        ),
         (502, b"<html><body>Bad Gateway</body></html>", ("server_error", "<html><body>Bad Gateway</body></html>")),
         (503, b"", ("server_error", "HTTP 503")),
         (429, b'{"error": "plain words"}', ("rate_limit_error", "plain words")),

@@ -64,7 +64,12 @@ class Replay:
         except orjson.JSONDecodeError:
             parsed = body.decode("utf-8", "replace")
         self.requests.append(
-            {"method": request.method, "path": request.path_qs, "headers": dict(request.headers), "body": parsed}
+            {
+                "method": request.method,
+                "path": request.path_qs,
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "body": parsed,
+            }
         )
         del self.requests[:-200]
         return parsed
@@ -157,6 +162,8 @@ async def anthropic_route(request: web.Request) -> web.StreamResponse:
             error = {"type": "error", "error": {"type": kind, "message": f"injected {fault.status}"}}
             return web.json_response(error, status=fault.status)
         return fault
+    if body.get("stream") is True and (SAMPLES / "anthropic" / f"stream_{model}.json").is_file():
+        model = f"stream_{model}"  # a route naming `basic` gets the streamed recording when it streams
     return await _sample_reply(request, SAMPLES / "anthropic" / f"{model}.json")
 
 
