@@ -4,6 +4,7 @@ Fronts (front/) turn HTTP into calls on it; the host supplies `Hooks`."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from .config import BridgeConfig
@@ -53,6 +54,28 @@ class Bridge:
                 param="model",
             )
         return resolved
+
+    async def complete(self, caller: Any, request: dict[str, Any], *, front: str = "internal") -> dict[str, Any]:
+        """One whole chat completion for a caller inside the host (MCP sampling), with the same policy,
+        budgets and recording as HTTP traffic. Raises BridgeError."""
+        exchange = Exchange("chat", front, str(request.get("model") or ""), False, request, caller)
+        try:
+            resolved = self.resolve(exchange)
+            await self.hooks.admit(exchange)
+            extra = self.hooks.outgoing_headers(exchange)
+            answer, served = await self.router.serve(resolved, lambda p, m: p.chat(request, m, extra))
+            exchange.served_by(served)
+            data = answer.data
+            exchange.response, exchange.response_model = data, data.get("model") or served.model
+            self.account(exchange, Usage.of(data.get("usage")))
+            return data
+        except BridgeError as exc:
+            exchange.error, exchange.status = exc, exc.status
+            raise
+        finally:
+            exchange.ended = time.monotonic()
+            await self.settle(exchange)
+            await self.hooks.finish(exchange)
 
     def models(self, caller: Any) -> list[str]:
         return [name for name in self.router.names() if self.hooks.may_use(caller, name)]

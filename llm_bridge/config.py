@@ -131,4 +131,6 @@ class BridgeConfig(_Strict):
             for target in route.targets:
                 if target.backend not in self.backends:
                     raise ValueError(f"model {model!r} names the unknown backend {target.backend!r}")
+        if self.sampling_model is not None and self.sampling_model not in self.models:
+            raise ValueError(f"sampling_model {self.sampling_model!r} must be one of the names in `models`")
         return self

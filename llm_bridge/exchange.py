@@ -37,6 +37,13 @@ class Exchange:
     state: dict[str, Any] = field(default_factory=dict)  # the host's own per-exchange data (spans, permits)
     settled: bool = False  # usage handed to the host's spend() hook
 
+    def served_by(self, served: Any) -> None:
+        """Note the router's `Served`: which backend answered, with which model id, after which tries."""
+        self.backend = served.backend
+        self.provider = served.provider.kind
+        self.request_model = served.model
+        self.attempts = served.attempts
+
     @property
     def duration(self) -> float:
         end = self.ended if self.ended is not None else time.monotonic()

@@ -29,6 +29,7 @@ from .front.http import ANONYMOUS, McpHttpFront
 from .front.security import OriginGuard
 from .front.sessions import SessionRegistry
 from .llm import GatewayHooks
+from .llm.sampling import Sampler
 from .policy import PolicyEngine, PolicyError
 from .policy.reloader import PolicyReloader
 from .state import BackendUnavailable, Sealer, create_backend
@@ -60,6 +61,9 @@ class GatewayApp:
         if config.llm is not None:
             self.llm_hooks = GatewayHooks(self.gateway.access, gate, ANONYMOUS)
             self.llm = BridgeApp(Bridge(config.llm, self.llm_hooks))
+            if config.llm.sampling_model:
+                sampler = Sampler(self.llm.bridge, config.llm.sampling_model)
+                self.gateway.sampler = self.gateway.bridge.sampler = sampler
         self._mcp_path = server.path
         self._started = time.time()
         self._sweeper: asyncio.Task[None] | None = None

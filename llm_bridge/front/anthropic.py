@@ -19,7 +19,7 @@ from ..translate.anthropic_stream import StreamFromChat, StreamToChat
 from ..usage import Usage
 from . import http
 from .http import required
-from .openai import backend_headers, note_served
+from .openai import backend_headers
 
 
 def error_body(exc: BridgeError) -> bytes:
@@ -46,7 +46,7 @@ async def messages(bridge: Bridge, exchange: Exchange, send: Any, receive: Any) 
         return await provider.chat(chat, model, extra)
 
     result, served = await bridge.router.serve(resolved, operation)
-    note_served(exchange, served)
+    exchange.served_by(served)
     native = served.provider.speaks == "anthropic"
     if isinstance(result, Answer):
         data = result.data

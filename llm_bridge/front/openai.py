@@ -27,13 +27,6 @@ def backend_headers(served: Served) -> list[tuple[bytes, bytes]]:
     return [(b"x-gateway-backend", served.backend.encode()), (b"x-gateway-model", served.model.encode())]
 
 
-def note_served(exchange: Exchange, served: Served) -> None:
-    exchange.backend = served.backend
-    exchange.provider = served.provider.kind
-    exchange.request_model = served.model
-    exchange.attempts = served.attempts
-
-
 async def chat_completions(bridge: Bridge, exchange: Exchange, send: Any, receive: Any) -> None:
     request = exchange.request
     required(request, "messages", list)
@@ -42,7 +35,7 @@ async def chat_completions(bridge: Bridge, exchange: Exchange, send: Any, receiv
     extra = bridge.hooks.outgoing_headers(exchange)
     if not exchange.stream:
         answer, served = await bridge.router.serve(resolved, lambda p, m: p.chat(request, m, extra))
-        note_served(exchange, served)
+        exchange.served_by(served)
         data = answer.data
         exchange.response_model = data.get("model") or served.model
         exchange.response = data
@@ -52,7 +45,7 @@ async def chat_completions(bridge: Bridge, exchange: Exchange, send: Any, receiv
         await http.send_json(send, 200, body, backend_headers(served))
         return
     stream, served = await bridge.router.serve(resolved, lambda p, m: p.chat_stream(request, m, extra))
-    note_served(exchange, served)
+    exchange.served_by(served)
     wants_usage = bool((request.get("stream_options") or {}).get("include_usage"))
     await pump(bridge, exchange, stream, send, receive, served, wants_usage)
 
@@ -106,7 +99,7 @@ async def embeddings(bridge: Bridge, exchange: Exchange, send: Any, receive: Any
     await bridge.hooks.admit(exchange)
     extra = bridge.hooks.outgoing_headers(exchange)
     answer, served = await bridge.router.serve(resolved, lambda p, m: p.embeddings(request, m, extra))
-    note_served(exchange, served)
+    exchange.served_by(served)
     data = answer.data
     exchange.response_model = data.get("model") or served.model
     exchange.response = data
@@ -127,7 +120,7 @@ async def responses(bridge: Bridge, exchange: Exchange, send: Any, receive: Any)
         return await provider.native("responses", request, model, stream, extra)
 
     result, served = await bridge.router.serve(resolved, operation)
-    note_served(exchange, served)
+    exchange.served_by(served)
     if isinstance(result, Answer):
         exchange.response = result.data
         exchange.response_model = result.data.get("model")

@@ -28,7 +28,7 @@ from ..version import GATEWAY_INFO, LEGACY_VERSION, LOG_LEVELS, META_SERVER_INFO
 from .access import Access, PolicyDenied
 from .call import Call
 from .input_bridge import InputBridge
-from .relay import CallRelay
+from .relay import CallRelay, Sampler
 from .watches import ResourceWatches
 
 log = logging.getLogger("mcp_gateway.core")
@@ -83,6 +83,7 @@ class Gateway:
         self.config = config
         self.backend = backend or MemoryBackend()
         self.bridge = InputBridge(sealer or Sealer.from_secrets([]), self.backend, config.server.input_wait)
+        self.sampler: Sampler | None = None
         naming = config.naming
         self.views: dict[str, UpstreamView] = {}
         for name, upstream in config.upstreams.items():
@@ -387,7 +388,7 @@ class Gateway:
                 call.principal.binding,
             )
         return await handle.request(
-            call.method, params, relay=CallRelay(call), headers=headers, principal=call.principal
+            call.method, params, relay=CallRelay(call, self.sampler), headers=headers, principal=call.principal
         )
 
     def _resolve_uri(self, uri: str, modern: bool = False) -> tuple[str, str]:

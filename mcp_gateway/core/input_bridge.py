@@ -26,7 +26,7 @@ import orjson
 from ..jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, McpError
 from ..state import BackendUnavailable, Sealer, StateBackend
 from .call import Call, ClientContext
-from .relay import CallRelay
+from .relay import SAMPLING, CallRelay, Sampler
 
 log = logging.getLogger("mcp_gateway.core")
 
@@ -74,11 +74,13 @@ class _ParkingRelay(CallRelay):
 
     __slots__ = ("parked",)
 
-    def __init__(self, call: Call) -> None:
-        super().__init__(call)
+    def __init__(self, call: Call, sampler: Sampler | None = None) -> None:
+        super().__init__(call, sampler)
         self.parked: _ParkedCall | None = None
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if self.sampler is not None and method == SAMPLING:
+            return await self.sampler(self._call.principal, params)  # answered here: nothing to park
         self.check_askable(method)
         assert self.parked is not None
         return await self.parked.push(method, params)
@@ -90,6 +92,7 @@ class InputBridge:
         self._backend = backend
         self._wait = wait
         self._parked: dict[str, _ParkedCall] = {}
+        self.sampler: Sampler | None = None
         self._handles = itertools.count(1)
         backend.on("resume", self._on_forwarded_resume)
 
@@ -105,7 +108,7 @@ class InputBridge:
         """Serve `call` (a first attempt, or a retry carrying our `requestState`)."""
         if self.owns(call.params):
             return await self._resume(call, bound_to)
-        relay = _ParkingRelay(call)
+        relay = _ParkingRelay(call, self.sampler)
         # The handle travels inside the sealed state, so it need not be unguessable: a counter will do.
         parked = _ParkedCall(str(next(self._handles)), relay)
         relay.parked = parked

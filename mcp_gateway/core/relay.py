@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..auth import Principal
 from ..jsonrpc import INVALID_REQUEST, McpError
 from ..version import LOG_LEVELS
 from .call import Call
+
+SAMPLING = "sampling/createMessage"
+# Answers an upstream's sampling request for the caller (the gateway's own LLM routes), if configured.
+Sampler = Callable[[Principal, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 # Server-to-client request -> the client capability it needs.
 _REQUIRED_CAPABILITY = {
@@ -17,9 +23,10 @@ _REQUIRED_CAPABILITY = {
 
 
 class CallRelay:
-    __slots__ = ("_call", "_progress_token")
+    __slots__ = ("_call", "_progress_token", "sampler")
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Call, sampler: Sampler | None = None) -> None:
+        self.sampler = sampler
         self.rebind(call)
 
     def rebind(self, call: Call) -> None:
@@ -30,7 +37,14 @@ class CallRelay:
 
     @property
     def client_capabilities(self) -> dict[str, Any]:
-        return self._call.client.capabilities
+        capabilities = self._call.client.capabilities
+        if self.sampler is not None and "sampling" not in capabilities:
+            return {**capabilities, "sampling": {}}  # the gateway samples for clients that cannot
+        return capabilities
+
+    def answers(self, method: str) -> bool:
+        """True when the gateway answers this server-to-client request itself (sampling, when configured)."""
+        return self.sampler is not None and method == SAMPLING
 
     @property
     def client_info(self) -> dict[str, Any] | None:
@@ -74,6 +88,8 @@ class CallRelay:
             raise McpError(INVALID_REQUEST, f"the client did not declare the {capability} capability")
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if self.sampler is not None and method == SAMPLING:
+            return await self.sampler(self._call.principal, params)
         self.check_askable(method)
         if self._call.sink is None:
             raise McpError(INVALID_REQUEST, "the client's request has no stream to ask on")

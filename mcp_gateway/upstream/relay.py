@@ -31,6 +31,10 @@ class Relay(Protocol):
         """True when the client asked for progress on this request."""
         ...
 
+    def answers(self, method: str) -> bool:
+        """True when the gateway answers this server-to-client request itself (never reaches the client)."""
+        ...
+
     async def progress(self, params: dict[str, Any]) -> None:
         """Forward `notifications/progress` params (the token is rewritten by the relay)."""
 

@@ -224,9 +224,11 @@ class UpstreamSession:
         rounds = 0
         while True:
             result = await self._request_once(method, params, relay, timeout or self.timeout, headers)
-            if result.get("resultType") != "input_required" or relay is None or relay.mrtr_passthrough:
+            if result.get("resultType") != "input_required" or relay is None:
                 return result
-            # Legacy client, modern upstream: ask the client for real, then retry with the answers.
+            if relay.mrtr_passthrough and not _answered_here(result, relay):
+                return result  # a modern client takes input_required itself
+            # Legacy client, modern upstream (or input the gateway answers itself): ask, then retry.
             rounds += 1
             if rounds > MAX_INPUT_ROUNDS:
                 raise McpError(INTERNAL_ERROR, f"upstream '{self.name}' kept asking for input; gave up")
@@ -435,6 +437,14 @@ def _as_legacy_request(input_request: dict[str, Any]) -> dict[str, Any]:
     if url_mode and "elicitationId" not in params:
         return {**params, "elicitationId": uuid.uuid4().hex}
     return params
+
+
+def _answered_here(result: dict[str, Any], relay: Relay) -> bool:
+    """Does the gateway answer every input this result asks for (sampling, when it samples itself)?"""
+    requests_ = result.get("inputRequests")
+    if not isinstance(requests_, dict) or not requests_:
+        return False
+    return all(isinstance(r, dict) and relay.answers(str(r.get("method", ""))) for r in requests_.values())
 
 
 def _wants_listen(capabilities: dict[str, Any]) -> bool:
