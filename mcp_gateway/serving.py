@@ -12,10 +12,13 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -26,6 +29,7 @@ log = logging.getLogger("mcp_gateway")
 
 _RESTART_BACKOFF_MAX = 10.0
 _EARLY_EXIT_SECONDS = 5.0
+_METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def uvicorn_options(config: GatewayConfig, log_level: str) -> dict[str, Any]:
@@ -70,6 +74,40 @@ def serve_one(app: Any, options: dict[str, Any], sockets: list[socket.socket] | 
 
 def serve_workers(count: int, options: dict[str, Any], drain_timeout: float) -> int:
     """Supervise `count` worker processes; returns the exit status."""
+    with shared_metrics_dir():
+        return _supervise(count, options, drain_timeout)
+
+
+@contextlib.contextmanager
+def shared_metrics_dir() -> Iterator[str]:
+    """A fresh directory where every worker writes its Prometheus values, so a scrape of any one reports the sum.
+
+    prometheus_client picks file-backed values when `prometheus_client.values` is first imported, if the variable is
+    set: workers are spawned (a fresh interpreter each, inheriting this environment), so it must be set before the
+    first `start()`. Fresh per run, because a previous run's files would be summed in too.
+    """
+    path = tempfile.mkdtemp(prefix="mcp-gateway-metrics-")
+    previous = os.environ.get(_METRICS_DIR_ENV)
+    os.environ[_METRICS_DIR_ENV] = path
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(_METRICS_DIR_ENV, None)
+        else:
+            os.environ[_METRICS_DIR_ENV] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _forget_worker(pid: int | None) -> None:
+    """A dead worker's counts stay in the sums (they are cumulative); only its live-gauge files go."""
+    from prometheus_client.multiprocess import mark_process_dead
+
+    if pid is not None:
+        mark_process_dead(pid)
+
+
+def _supervise(count: int, options: dict[str, Any], drain_timeout: float) -> int:
     context = multiprocessing.get_context("spawn")
     workers: dict[int, Any] = {}
     started: dict[int, float] = {}
@@ -103,6 +141,7 @@ def serve_workers(count: int, options: dict[str, Any], drain_timeout: float) -> 
         for slot, process in list(workers.items()):
             if process.is_alive() or stopping:
                 continue
+            _forget_worker(process.pid)
             lived = time.monotonic() - started[slot]
             failures[slot] = failures.get(slot, 0) + 1 if lived < _EARLY_EXIT_SECONDS else 0
             if all(failures.get(s, 0) >= 3 for s in workers):
