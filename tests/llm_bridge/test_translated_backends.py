@@ -223,3 +223,19 @@ def test_provider_errors_reach_openai_clients_with_their_status(
         client(llm_gateway).chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}])
     assert caught.value.status_code == status  # type: ignore[attr-defined]
     assert "injected" in caught.value.message  # type: ignore[attr-defined]
+
+
+def test_embeddings_from_gemini_and_bedrock_titan(llm_gateway: Gateway, recorded: Any) -> None:
+    gemini = client(llm_gateway).embeddings.create(model="gemini/embeddings", input=["first", "second"])
+    predictions = sample("vertex", "embeddings")["predictions"]
+    assert [d.embedding for d in gemini.data] == [p["embeddings"]["values"] for p in predictions]
+    assert gemini.usage.prompt_tokens == sum(p["embeddings"]["statistics"]["token_count"] for p in predictions)
+    titan = client(llm_gateway).embeddings.create(model="bedrock/embeddings", input=["one", "two"])
+    assert [d.index for d in titan.data] == [0, 1]
+    assert titan.data[0].embedding == sample("bedrock-titan", "embeddings")["embedding"]
+    assert titan.usage.prompt_tokens == 6
+    seen = recorded()
+    assert seen[0]["path"] == "/v1beta/models/embeddings:batchEmbedContents"
+    assert [r["content"]["parts"][0]["text"] for r in seen[0]["body"]["requests"]] == ["first", "second"]
+    titan_bodies = sorted(r["body"]["inputText"] for r in seen[1:])
+    assert titan_bodies == ["one", "two"] and all(r["path"] == "/model/embeddings/invoke" for r in seen[1:])

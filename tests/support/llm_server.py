@@ -178,6 +178,8 @@ async def bedrock_route(request: web.Request) -> web.StreamResponse:
         return web.json_response(
             {"message": f"injected {model[6:]}"}, status=int(model[6:]), headers={"x-amzn-ErrorType": kind}
         )
+    if operation == "invoke":  # Titan embeddings
+        return await _sample_reply(request, SAMPLES / "bedrock-titan" / f"{model}.json")
     path = SAMPLES / "bedrock" / f"{model}.json"
     if not path.is_file():
         return web.json_response(
