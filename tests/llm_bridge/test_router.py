@@ -34,7 +34,7 @@ def run(r: Router, name: str, outcomes: dict[str, list[Any]]) -> tuple[str, list
 
     resolved = r.resolve(name)
     assert resolved is not None
-    result, served = asyncio.run(r.serve(resolved, operation))
+    _, served = asyncio.run(r.serve(resolved, operation))
     return served.backend, served.attempts, tried
 
 
