@@ -134,6 +134,11 @@ def _compile_limit(limit: Limit, source: str, file_tenants: re.Pattern[str]) -> 
     )
 
 
+def _specificity(pattern: str) -> int:
+    """How specific a tenant pattern is: an exact name beats any glob, a longer glob beats a shorter one."""
+    return 1_000 if not any(c in pattern for c in "*?[") else len(pattern.replace("*", ""))
+
+
 def _budget(value: str | None) -> tuple[float, str] | None:
     if value is None:
         return None
@@ -185,13 +190,18 @@ class PolicyEngine:
         self._views: list[tuple[re.Pattern[str], dict[str, ToolView]]] = []
         self._tenant_views: dict[str, tuple[dict[str, ToolView], dict[str, str]]] = {}
         self._defaults: list[tuple[re.Pattern[str], int, str, str]] = []  # (tenants, specificity, default, source)
+        self._recordings: list[tuple[re.Pattern[str], int, dict[str, Any]]] = []  # (tenants, specificity, fields)
+        self._tenant_recording: dict[str, dict[str, Any]] = {}
         for source, policy, lines in files:
             tenant_globs = _globs(policy.tenants)
             assert tenant_globs is not None
-            if policy.default is not None:
-                for pattern in policy.tenants:
-                    specificity = 1_000 if not any(c in pattern for c in "*?[") else len(pattern.replace("*", ""))
+            for pattern in policy.tenants:
+                specificity = _specificity(pattern)
+                if policy.default is not None:
                     self._defaults.append((_globs([pattern]), specificity, policy.default, source))  # type: ignore[arg-type]
+                if policy.recording is not None:
+                    fields = policy.recording.model_dump(exclude_none=True)
+                    self._recordings.append((_globs([pattern]), specificity, fields))  # type: ignore[arg-type]
             for index, rule in enumerate(policy.rules):
                 self.rules.append(_compile(rule, f"{source}:{lines.get(index, 1)}", tenant_globs))
             for limit in policy.limits:
@@ -264,6 +274,18 @@ class PolicyEngine:
             found = (views, renames)
             if len(self._tenant_views) < 10_000:
                 self._tenant_views[tenant] = found
+        return found
+
+    def recording_for(self, tenant: str) -> dict[str, Any]:
+        """The tenant's trace recording controls (OpenInference hide settings); {} when no file sets any."""
+        found = self._tenant_recording.get(tenant)
+        if found is None:
+            found = {}
+            for pattern, _, fields in sorted(self._recordings, key=lambda entry: entry[1]):
+                if pattern.match(tenant):
+                    found.update(fields)  # more specific files come later and win per field
+            if len(self._tenant_recording) < 10_000:
+                self._tenant_recording[tenant] = found
         return found
 
     def limits_for(self, principal: Principal, kind: str, name: str, upstream: str | None) -> tuple[CompiledLimit, ...]:

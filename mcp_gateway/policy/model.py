@@ -109,6 +109,22 @@ class View(_Strict):
     tools: dict[str, ToolView] = Field(default_factory=dict, description="Exposed tool name -> its view.")
 
 
+class RecordingControls(_Strict):
+    """What traces may hold for these tenants: the OpenInference `OPENINFERENCE_HIDE_*` settings, per tenant.
+    Unset fields keep the gateway-wide setting (from the environment)."""
+
+    hide_inputs: bool | None = Field(None, description="No input values or input messages at all.")
+    hide_outputs: bool | None = Field(None, description="No output values or output messages at all.")
+    hide_input_messages: bool | None = None
+    hide_output_messages: bool | None = None
+    hide_input_images: bool | None = None
+    hide_input_text: bool | None = None
+    hide_output_text: bool | None = None
+    hide_embedding_vectors: bool | None = None
+    hide_llm_invocation_parameters: bool | None = None
+    base64_image_max_length: int | None = Field(None, ge=0)
+
+
 class PolicyFile(_Strict):
     tenants: list[str] = Field(
         default_factory=lambda: ["*"], description="Tenant globs this file is about (its default and its rules)."
@@ -119,3 +135,6 @@ class PolicyFile(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     limits: list[Limit] = Field(default_factory=list)
     views: list[View] = Field(default_factory=list)
+    recording: RecordingControls | None = Field(
+        None, description="Trace recording controls for these tenants; the most specific file's setting wins per field."
+    )
