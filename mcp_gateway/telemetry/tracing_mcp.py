@@ -1,0 +1,323 @@
+"""MCP server spans: one per request the gateway serves, carrying both the OTel MCP conventions
+(docs/gen-ai/mcp.md: `mcp.*`, `jsonrpc.request.id`, `gen_ai.tool.name`, `error.type`) and OpenInference
+(`openinference.span.kind`, `tool.*`, `input.*`/`output.*`, `session.id`, `user.id`), so that Phoenix and a
+plain OTel backend both read it without synthesising anything.
+
+OpenInference kinds: TOOL for `tools/call` (the spec's "call to an external tool"), RETRIEVER for
+`resources/read` (the contents are documents fetched by URI; Phoenix shows `retrieval.documents`), CHAIN for
+every other method (the spec's "starting point or glue": listing, initialize, prompts/get, which renders a
+template but calls no model).
+
+The attribute builders are pure functions over the request and result; `McpSpan` only applies them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openinference.semconv.trace import (
+    DocumentAttributes,
+    OpenInferenceMimeTypeValues,
+    OpenInferenceSpanKindValues,
+    SpanAttributes,
+)
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROMPT_NAME,
+    GEN_AI_TOOL_NAME,
+    GenAiOperationNameValues,
+)
+from opentelemetry.semconv._incubating.attributes.jsonrpc_attributes import JSONRPC_REQUEST_ID
+from opentelemetry.semconv._incubating.attributes.mcp_attributes import (
+    MCP_METHOD_NAME,
+    MCP_PROTOCOL_VERSION,
+    MCP_RESOURCE_URI,
+    MCP_SESSION_ID,
+)
+from opentelemetry.semconv._incubating.attributes.rpc_attributes import RPC_RESPONSE_STATUS_CODE
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.network_attributes import (
+    NETWORK_TRANSPORT,
+    NetworkTransportValues,
+)
+from opentelemetry.trace import Span, Status, StatusCode
+
+from .openinference import Recording, tool_attributes
+from .openinference_messages import REDACTED_VALUE, dumps
+from .tracing_context import Propagation
+
+# Gateway attributes: what no convention names. Keep these names stable, dashboards filter on them.
+TENANT = "mcp_gateway.tenant"
+UPSTREAM = "mcp_gateway.upstream"  # the upstream MCP server that served the request
+BACKEND = "mcp_gateway.backend"  # the LLM backend that served the request
+ATTEMPTS = "mcp_gateway.llm.attempts"  # "backend:outcome" per try, when the router failed over
+
+TOOL_ERROR = "tool_error"  # error.type of a CallToolResult with isError (mcp.md)
+
+_KIND = SpanAttributes.OPENINFERENCE_SPAN_KIND
+_RETRIEVER = OpenInferenceSpanKindValues.RETRIEVER.value
+_CHAIN = OpenInferenceSpanKindValues.CHAIN.value
+_JSON = OpenInferenceMimeTypeValues.JSON.value
+_TEXT = OpenInferenceMimeTypeValues.TEXT.value
+_EXECUTE_TOOL = GenAiOperationNameValues.EXECUTE_TOOL.value
+_DOCUMENTS = SpanAttributes.RETRIEVAL_DOCUMENTS
+_RESOURCE_METHODS = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
+# mcp.md §Recording MCP transport: stdio is a pipe, both HTTP transports are TCP.
+_TRANSPORTS = {
+    "stdio": NetworkTransportValues.PIPE.value,
+    "pipe": NetworkTransportValues.PIPE.value,
+    "http": NetworkTransportValues.TCP.value,
+    "streamable-http": NetworkTransportValues.TCP.value,
+    "sse": NetworkTransportValues.TCP.value,
+    "tcp": NetworkTransportValues.TCP.value,
+}
+
+
+def span_name(method: str, target: str | None) -> str:
+    """`{mcp.method.name} {target}`, the target only where it is low-cardinality (a tool or prompt name)."""
+    if target and method in ("tools/call", "prompts/get"):
+        return f"{method} {target}"
+    return method
+
+
+def request_attributes(
+    method: str,
+    target: str | None,
+    *,
+    request_id: Any,
+    mcp_session_id: str | None,
+    protocol_version: str | None,
+    transport: str,
+    tenant: str,
+    subject: str,
+    session_id: str | None,
+    upstream: str | None,
+    tool: dict[str, Any] | None,
+    arguments: Any,
+    recording: Recording,
+) -> dict[str, Any]:
+    """Everything known when the request arrives: the MCP and OpenInference request-side attributes."""
+    attributes: dict[str, Any]
+    if method == "tools/call":
+        tool = tool or {}
+        name = target or tool.get("name") or ""
+        attributes = tool_attributes(
+            name=name,
+            description=tool.get("description"),
+            parameters=tool.get("inputSchema"),
+            arguments=arguments,
+            result=None,
+            recording=recording,
+        )
+        attributes[GEN_AI_TOOL_NAME] = name
+        attributes[GEN_AI_OPERATION_NAME] = _EXECUTE_TOOL
+    elif method == "resources/read":
+        attributes = {_KIND: _RETRIEVER}
+        if target:
+            _value(
+                attributes, SpanAttributes.INPUT_VALUE, SpanAttributes.INPUT_MIME_TYPE, target, recording.hide_inputs
+            )
+    else:
+        attributes = {_KIND: _CHAIN}
+        if arguments is not None:
+            _value(
+                attributes, SpanAttributes.INPUT_VALUE, SpanAttributes.INPUT_MIME_TYPE, arguments, recording.hide_inputs
+            )
+        if method == "prompts/get" and target:
+            attributes[GEN_AI_PROMPT_NAME] = target
+    attributes[MCP_METHOD_NAME] = method
+    if target and method in _RESOURCE_METHODS:
+        attributes[MCP_RESOURCE_URI] = target
+    if request_id is not None:
+        attributes[JSONRPC_REQUEST_ID] = str(request_id)
+    if mcp_session_id:
+        attributes[MCP_SESSION_ID] = mcp_session_id
+    if protocol_version:
+        attributes[MCP_PROTOCOL_VERSION] = protocol_version
+    attributes[NETWORK_TRANSPORT] = _TRANSPORTS.get(transport, transport)
+    if session_id:
+        attributes[SpanAttributes.SESSION_ID] = session_id
+    if subject:
+        attributes[SpanAttributes.USER_ID] = subject
+    if tenant:
+        attributes[TENANT] = tenant
+    if upstream:
+        attributes[UPSTREAM] = upstream
+    return attributes
+
+
+def result_attributes(
+    method: str,
+    result: Any,
+    *,
+    error_code: int | None,
+    is_error: bool,
+    recording: Recording,
+) -> dict[str, Any]:
+    """What the answer adds: the output (documents for resources/read) and the error type."""
+    attributes: dict[str, Any] = {}
+    if result is not None:
+        if method == "resources/read" and isinstance(result, dict):
+            _documents(attributes, result.get("contents"), recording.hide_outputs)
+        else:
+            _value(
+                attributes, SpanAttributes.OUTPUT_VALUE, SpanAttributes.OUTPUT_MIME_TYPE, result, recording.hide_outputs
+            )
+    if error_code is not None:
+        attributes[ERROR_TYPE] = str(error_code)
+        attributes[RPC_RESPONSE_STATUS_CODE] = str(error_code)
+    elif is_error:
+        attributes[ERROR_TYPE] = TOOL_ERROR
+    return attributes
+
+
+def tool_error_text(result: Any) -> str | None:
+    """The first text block of an isError CallToolResult: the error's own words, for the span status."""
+    if not isinstance(result, dict) or not isinstance(content := result.get("content"), list):
+        return None
+    for block in content:
+        if isinstance(block, dict) and block.get("type") == "text" and isinstance(text := block.get("text"), str):
+            return text
+    return None
+
+
+def _value(attributes: dict[str, Any], value_key: str, mime_key: str, value: Any, hide: bool) -> None:
+    """Typed as `get_input_attributes` does; hidden means REDACTED and no mime type (TraceConfig.mask)."""
+    if hide:
+        attributes[value_key] = REDACTED_VALUE
+    elif isinstance(value, str | bool | int | float):
+        attributes[value_key] = str(value)
+        attributes[mime_key] = _TEXT
+    else:
+        attributes[value_key] = dumps(value)
+        attributes[mime_key] = _JSON
+
+
+def _documents(attributes: dict[str, Any], contents: Any, hide: bool) -> None:
+    """resources/read contents as `retrieval.documents.{i}`: id = URI, content = text (blobs are not copied: a
+    trace is no place for binaries), metadata = JSON of the rest. Hidden outputs redact content and metadata,
+    as TraceConfig does for retrieval documents."""
+    if not isinstance(contents, list):
+        return
+    for index, item in enumerate(contents):
+        if not isinstance(item, dict):
+            continue
+        prefix = f"{_DOCUMENTS}.{index}."
+        if isinstance(uri := item.get("uri"), str):
+            attributes[prefix + DocumentAttributes.DOCUMENT_ID] = uri
+        metadata = {k: v for k, v in item.items() if k not in ("uri", "text", "blob")}
+        if "blob" in item:
+            metadata["blob"] = True
+        text = item.get("text")
+        if hide:
+            if isinstance(text, str):
+                attributes[prefix + DocumentAttributes.DOCUMENT_CONTENT] = REDACTED_VALUE
+            attributes[prefix + DocumentAttributes.DOCUMENT_METADATA] = REDACTED_VALUE
+            continue
+        if isinstance(text, str):
+            attributes[prefix + DocumentAttributes.DOCUMENT_CONTENT] = text
+        if metadata:
+            attributes[prefix + DocumentAttributes.DOCUMENT_METADATA] = dumps(metadata)
+
+
+class McpSpan:
+    """The live span of one MCP request: what to forward upstream, and how it ended."""
+
+    __slots__ = ("_attributes", "_done", "_method", "_parent", "_propagation", "_recording", "span")
+
+    def __init__(
+        self,
+        span: Span,
+        method: str,
+        parent: Context,
+        recording: Recording,
+        propagation: Propagation,
+        attributes: dict[str, Any] | None,
+    ) -> None:
+        self.span = span
+        self._method = method
+        self._parent = parent
+        self._recording = recording
+        self._propagation = propagation
+        # The request's attributes wait for the result: the SDK validates and copies attributes per call and
+        # per key, so one set_attributes at the end is the cheapest way to record them (None: not sampled).
+        self._attributes = attributes
+        self._done = False
+
+    def context(self) -> Context:
+        """The parent's context with this span current: for child spans (an upstream client call)."""
+        return trace.set_span_in_context(self.span, self._parent)
+
+    def headers(self) -> dict[str, str]:
+        """`traceparent` (and `tracestate`, `baggage`) for the upstream HTTP request."""
+        carrier: dict[str, str] = {}
+        self._propagation.inject(carrier, self.context())
+        return carrier
+
+    def meta(self, meta: dict[str, Any] | None) -> dict[str, Any]:
+        """A copy of `params._meta` carrying this span's context, unprefixed (MCP SEP-414). The client's own
+        trace keys are replaced: the upstream's parent is the gateway's span, not the client's."""
+        fields = self._propagation.fields
+        out = {k: v for k, v in meta.items() if k not in fields} if meta else {}
+        self._propagation.inject(out, self.context())
+        return out
+
+    def finish(
+        self,
+        *,
+        result: Any = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+        is_error: bool = False,
+    ) -> None:
+        if self._done:
+            return
+        self._done = True
+        span = self.span
+        attributes = self._attributes
+        if attributes is not None:
+            attributes.update(
+                result_attributes(
+                    self._method, result, error_code=error_code, is_error=is_error, recording=self._recording
+                )
+            )
+            span.set_attributes(attributes)
+            if error_code is not None:
+                span.set_status(Status(StatusCode.ERROR, error_message))
+            elif is_error:
+                message = error_message
+                if message is None and not self._recording.hide_outputs:
+                    message = tool_error_text(result)
+                span.set_status(Status(StatusCode.ERROR, message))
+        span.end()
+
+
+class NoopMcpSpan:
+    """What a disabled `Tracing` hands out: every method does nothing, cheaply."""
+
+    __slots__ = ()
+    span = trace.INVALID_SPAN
+
+    def context(self) -> Context:
+        return Context()
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def meta(self, meta: dict[str, Any] | None) -> dict[str, Any]:
+        return dict(meta) if meta else {}
+
+    def finish(
+        self,
+        *,
+        result: Any = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+        is_error: bool = False,
+    ) -> None:
+        return None
+
+
+NOOP_MCP_SPAN = NoopMcpSpan()
