@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from llm_bridge.bridge import Bridge
@@ -34,6 +34,7 @@ from .policy import PolicyEngine, PolicyError
 from .policy.reloader import PolicyReloader
 from .state import BackendUnavailable, Sealer, create_backend
 from .telemetry.access_log import AccessLog
+from .telemetry.hub import Telemetry
 
 log = logging.getLogger("mcp_gateway")
 
@@ -57,10 +58,14 @@ class GatewayApp:
         self.authenticator = Authenticator(config.auth, self.resource) if config.auth is not None else None
         gate = AuthGate(self.authenticator, self.resource) if self.authenticator is not None else None
         self.front = McpHttpFront(self.gateway, self.sessions, guard, server.lenient_version_header, gate)
+        self.telemetry = Telemetry.from_config(config.telemetry, lambda: self.gateway.policy)
+        self.gateway.telemetry = self.telemetry
         self.llm: BridgeApp | None = None
         if config.llm is not None:
             self.llm_hooks = GatewayHooks(self.gateway.access, gate, ANONYMOUS)
+            self.llm_hooks.telemetry = self.telemetry
             self.llm = BridgeApp(Bridge(config.llm, self.llm_hooks))
+            self.llm.bridge.record_responses = self.telemetry.tracing.enabled  # LLM spans hold the answer
             if config.llm.sampling_model:
                 sampler = Sampler(self.llm.bridge, config.llm.sampling_model)
                 self.gateway.sampler = self.gateway.bridge.sampler = sampler
@@ -75,6 +80,7 @@ class GatewayApp:
             routes=[
                 Route("/healthz", self._healthz),
                 Route("/readyz", self._readyz),
+                Route("/metrics", self._metrics),
                 # RFC 9728: the path-inserted document first, the root one for clients that try it.
                 Route(WELL_KNOWN + server.path.rstrip("/"), self._resource_metadata),
                 Route(WELL_KNOWN, self._resource_metadata),
@@ -177,6 +183,7 @@ class GatewayApp:
         await self.backend.stop()
         if self.authenticator is not None:
             await self.authenticator.stop()
+        self.telemetry.shutdown()
         log.info("stopped")
 
     def begin_drain(self) -> None:
@@ -194,6 +201,13 @@ class GatewayApp:
         if self.config.auth is None:
             return JSONResponse({"error": "this gateway does not use OAuth"}, status_code=404)
         return JSONResponse(protected_resource_metadata(self.config.auth, self.resource))
+
+    async def _metrics(self, _request: Request) -> Response:
+        metrics = self.telemetry.metrics
+        if metrics is None or not self.config.telemetry.metrics.prometheus:
+            return PlainTextResponse("metrics are off (telemetry.metrics.prometheus: false)", status_code=404)
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     async def _healthz(self, _request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")

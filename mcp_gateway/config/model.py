@@ -323,10 +323,40 @@ class PolicyConfig(_Strict):
     reload: bool = Field(True, description="Apply edits while running (a broken edit keeps the last good policy).")
 
 
+class TracingConfig(_Strict):
+    exporter: Literal["otlp", "otlp-http", "otlp-grpc", "console", "none"] | None = Field(
+        None,
+        description=(
+            "Where spans go. Default: OTEL_TRACES_EXPORTER (otlp, console, none), else none. `otlp` picks HTTP or "
+            "gRPC from OTEL_EXPORTER_OTLP_PROTOCOL."
+        ),
+    )
+    endpoint: str | None = Field(None, description="OTLP endpoint; default: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT.")
+    headers: dict[str, str] = Field(default_factory=dict, description="OTLP headers (e.g. an API key); use ${ENV}.")
+    service_name: str | None = Field(None, description="Default: OTEL_SERVICE_NAME, else mcp-gateway.")
+    project_name: str | None = Field(None, description="openinference.project.name: the Phoenix project.")
+    sample_ratio: float | None = Field(None, ge=0, le=1, description="Default: OTEL_TRACES_SAMPLER(_ARG), else 1.")
+
+
+class MetricsConfig(_Strict):
+    prometheus: bool = Field(True, description="Serve GET /metrics (Prometheus text; summed over --workers).")
+    otlp: bool = Field(False, description="Also push metrics by OTLP (endpoint and protocol as for traces).")
+    otlp_interval: float = Field(60.0, gt=0, description="Seconds between OTLP metric pushes.")
+
+
 class TelemetryConfig(_Strict):
     access_log: str | None = Field(
-        None, description='Where the access log goes (one JSON line per request): a file path, or "-" for stdout.'
+        None,
+        description=(
+            'Where the access log goes (one JSON line per request): a file path, "-" for stdout, or "otlp" for '
+            "OTLP log records (endpoint as for traces)."
+        ),
     )
+    session_header: str = Field(
+        "agent-session-id", description="The request header whose value becomes session.id on spans."
+    )
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
 
 class GatewayConfig(_Strict):

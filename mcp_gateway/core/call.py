@@ -78,3 +78,6 @@ class Call:
     request_id: Any = None
     principal: Principal = LOCAL_PRINCIPAL
     upstream: str | None = None  # set when the call is routed (for the access log and traces)
+    headers: dict[bytes, bytes] | None = None  # the HTTP request's headers (trace context, session header)
+    transport: str = "tcp"  # network.transport: tcp (HTTP) or pipe (stdio)
+    trace_id: str | None = None  # set when the call is traced (for the access log)

@@ -10,8 +10,9 @@ import asyncio
 import fnmatch
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.shared.inbound import mcp_param_headers
 
@@ -30,6 +31,9 @@ from .call import Call
 from .input_bridge import InputBridge
 from .relay import CallRelay, Sampler
 from .watches import ResourceWatches
+
+if TYPE_CHECKING:
+    from ..telemetry.hub import Telemetry
 
 log = logging.getLogger("mcp_gateway.core")
 audit = logging.getLogger("mcp_gateway.audit")
@@ -84,6 +88,7 @@ class Gateway:
         self.backend = backend or MemoryBackend()
         self.bridge = InputBridge(sealer or Sealer.from_secrets([]), self.backend, config.server.input_wait)
         self.sampler: Sampler | None = None
+        self.telemetry: Telemetry | None = None  # set by the app: spans and metrics
         naming = config.naming
         self.views: dict[str, UpstreamView] = {}
         for name, upstream in config.upstreams.items():
@@ -255,7 +260,9 @@ class Gateway:
             params["arguments"] = arguments
         slots = await self.access.admit(call.principal, "tools", entry.exposed, entry.upstream)
         try:
-            return await self._forward(entry.upstream, call, params, headers)
+            return await self._forward(
+                entry.upstream, call, params, headers, target=entry.exposed, tool=entry.definition
+            )
         finally:
             for key in slots:
                 await self.access.release(key)
@@ -287,7 +294,8 @@ class Gateway:
             raise McpError(INVALID_PARAMS, f"{denied.message} (policy rule '{denied.rule}')") from None
         slots = await self.access.admit(call.principal, "prompts", entry.exposed, entry.upstream)
         try:
-            return await self._forward(entry.upstream, call, {**call.params, "name": entry.original})
+            params = {**call.params, "name": entry.original}
+            return await self._forward(entry.upstream, call, params, target=entry.exposed)
         finally:
             for key in slots:
                 await self.access.release(key)
@@ -301,7 +309,7 @@ class Gateway:
         self.access.check_resource_policy(call, uri, upstream)
         slots = await self.access.admit(call.principal, "resources", uri, upstream)
         try:
-            result = await self._forward(upstream, call, {**call.params, "uri": original})
+            result = await self._forward(upstream, call, {**call.params, "uri": original}, target=uri)
         except McpError as exc:
             raise _resource_error_for(call, uri, exc) from None
         finally:
@@ -365,7 +373,57 @@ class Gateway:
     # -- routing helpers -----------------------------------------------------------------------------
 
     async def _forward(
-        self, upstream: str, call: Call, params: dict[str, Any], headers: dict[str, str] | None = None
+        self,
+        upstream: str,
+        call: Call,
+        params: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        target: str | None = None,
+        tool: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send the call upstream, traced (its span's context goes into the upstream request) and timed."""
+        telemetry = self.telemetry
+        if telemetry is None:
+            return await self._send_upstream(upstream, call, params, headers)
+        tracing = telemetry.tracing.enabled
+        span = telemetry.start_call(call, upstream, target, tool, params.get("arguments")) if tracing else None
+        if span is not None:
+            params = {**params, "_meta": span.meta(params.get("_meta"))}
+            headers = {**headers, **span.headers()} if headers else span.headers()
+        started = time.perf_counter()
+        error: McpError | None = None
+        result: dict[str, Any] | None = None
+        try:
+            result = await self._send_upstream(upstream, call, params, headers)
+            return result
+        except McpError as exc:
+            error = exc
+            raise
+        finally:
+            is_error = result is not None and result.get("isError") is True
+            if span is not None:
+                if error is not None:
+                    span.finish(error_code=error.code, error_message=error.message)
+                else:
+                    span.finish(result=result, is_error=is_error)
+            if telemetry.metrics is not None:
+                error_type = str(error.code) if error is not None else "tool_error" if is_error else None
+                telemetry.metrics.mcp_client(
+                    time.perf_counter() - started,
+                    method=call.method,
+                    target=target,
+                    error_type=error_type,
+                    protocol_version=self._upstream_protocol(upstream),
+                    upstream=upstream,
+                )
+
+    def _upstream_protocol(self, upstream: str) -> str | None:
+        handle = self.pool.get(upstream)
+        return handle.health.protocol_version if handle is not None else None
+
+    async def _send_upstream(
+        self, upstream: str, call: Call, params: dict[str, Any], headers: dict[str, str] | None
     ) -> dict[str, Any]:
         handle = self.pool.get(upstream)
         if handle is None:

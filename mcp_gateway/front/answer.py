@@ -27,8 +27,10 @@ async def answer(
     `raise_auth` is off (stdio), where it is a JSON-RPC error."""
     request_id = call.request_id
     access_log = gateway.access_log
-    started = time.perf_counter() if access_log is not None else 0.0
+    metrics = gateway.telemetry.metrics if gateway.telemetry is not None else None
+    started = time.perf_counter() if access_log is not None or metrics is not None else 0.0
     error: int | None = None
+    result: Any = None
     try:
         result = await gateway.handle(call)
     except McpError as exc:
@@ -52,6 +54,8 @@ async def answer(
         return error_message(request_id, McpError(INTERNAL_ERROR, "Internal error")), INTERNAL_ERROR
     finally:
         cancelled.discard(request_id)
+        if metrics is not None:
+            _measure(metrics, call, error, result, time.perf_counter() - started)
         if access_log is not None:
             access_log.record(
                 entry_for(
@@ -64,6 +68,22 @@ async def answer(
                     session=call.client.session_id,
                     error=error,
                     started=started,
+                    trace_id=call.trace_id,
                 )
             )
     return result_message(request_id, result), None
+
+
+def _measure(metrics: Any, call: Call, error: int | None, result: Any, duration: float) -> None:
+    is_error = error is None and isinstance(result, dict) and result.get("isError") is True
+    name = call.params.get("name")
+    metrics.mcp_server(
+        duration,
+        method=call.method,
+        target=name if isinstance(name, str) else None,
+        error_type=str(error) if error is not None else "tool_error" if is_error else None,
+        protocol_version=call.client.protocol_version,
+        transport=call.transport,
+        tenant=call.principal.tenant,
+        upstream=call.upstream,
+    )

@@ -143,7 +143,7 @@ class McpHttpFront:
             self.legacy.client_notification(session, method, params)
             await send_accepted(send)
             return
-        serving = self.legacy.request(session, request_id, method, params, send, principal)
+        serving = self.legacy.request(session, request_id, method, params, send, principal, headers)
         await self._guarded(serving, send, request_id)
 
     async def _guarded(self, serving: Any, send: Any, request_id: Any = None) -> None:

@@ -95,9 +95,10 @@ class LegacyFront:
         params: dict[str, Any],
         send: Any,
         principal: Principal,
+        headers: dict[bytes, bytes] | None = None,
     ) -> None:
         stream = ResponseStream(send, [(b"mcp-session-id", session.sid.encode())], self._asker(session))
-        call = Call(method, params, session.client, stream, request_id, principal)
+        call = Call(method, params, session.client, stream, request_id, principal, headers=headers)
         task = asyncio.current_task()
         assert task is not None
         session.inflight[request_id] = task

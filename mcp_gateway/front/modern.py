@@ -173,7 +173,7 @@ class ModernFront:
             await self._listen(request_id, params, headers, receive, send)
             return
         stream = ResponseStream(send, [], None)
-        call = Call(method, params, client, stream, request_id, principal)
+        call = Call(method, params, client, stream, request_id, principal, headers=headers)
         payload, error = await self._run_cancellable(call, receive)
         if payload is None:
             return  # the client hung up: cancelled

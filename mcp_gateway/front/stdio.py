@@ -148,7 +148,7 @@ class StdioFront:
         client: ClientContext | None = None,
         sink: Any = None,
     ) -> None:
-        call = Call(method, params, client or self._client, sink or self, request_id)
+        call = Call(method, params, client or self._client, sink or self, request_id, transport="pipe")
         try:
             payload, error = await answer(self.gateway, call, self._cancelled, raise_auth=False)
             if error is None:

@@ -19,6 +19,7 @@ from ..front.auth_gate import AuthGate
 from ..jsonrpc import McpError
 from ..state import BackendUnavailable
 from ..telemetry.access_log import AccessLog
+from ..telemetry.hub import Telemetry
 from . import budgets
 
 log = logging.getLogger("mcp_gateway.llm")
@@ -33,6 +34,7 @@ class GatewayHooks:
         self.gate = gate
         self.anonymous = anonymous
         self.access_log: AccessLog | None = None
+        self.telemetry: Telemetry | None = None  # set by the app: spans and metrics
 
     async def authenticate(self, headers: dict[bytes, bytes], front: str) -> Principal:
         if self.gate is None:
@@ -86,7 +88,15 @@ class GatewayHooks:
                 )
 
     def outgoing_headers(self, exchange: Exchange) -> dict[str, str] | None:
-        return None
+        """The exchange's span starts here, just before a backend is asked, so its context goes along."""
+        telemetry = self.telemetry
+        if telemetry is None or not telemetry.tracing.enabled:
+            return None
+        tracing = telemetry.tracing
+        span = tracing.start_llm(exchange, tracing.extract(exchange.headers, None))
+        exchange.state["span"] = span
+        exchange.state["trace_id"] = format(span.span.get_span_context().trace_id, "032x")
+        return span.headers()
 
     async def spend(self, exchange: Exchange) -> None:
         counters: list[budgets.Counter] | None = exchange.state.get("budgets")
@@ -96,8 +106,45 @@ class GatewayHooks:
 
     async def finish(self, exchange: Exchange) -> None:
         await self._release(exchange)
+        if self.telemetry is not None:
+            self._record(self.telemetry, exchange)
         if self.access_log is not None:
             self.access_log.record(_entry(exchange))
+
+    @staticmethod
+    def _record(telemetry: Telemetry, exchange: Exchange) -> None:
+        principal: Principal | None = exchange.caller
+        tenant = principal.tenant if principal is not None else ""
+        if telemetry.tracing.enabled:
+            recording = telemetry.recording(tenant)
+            span = exchange.state.get("span")
+            if span is not None:
+                span.finish(exchange, recording)
+            else:  # refused before any backend was asked: the span still tells why
+                start = int(exchange.started * 1e9)
+                end = start + int(exchange.duration * 1e9)
+                tracing = telemetry.tracing
+                parent = tracing.extract(exchange.headers, None)
+                tracing.record_llm(
+                    exchange=exchange, recording=recording, start_time_ns=start, end_time_ns=end, parent=parent
+                )
+        metrics = telemetry.metrics
+        if metrics is not None:
+            usage = exchange.usage
+            metrics.llm(
+                operation="embeddings" if exchange.operation == "embeddings" else "chat",
+                provider=exchange.provider,
+                request_model=exchange.request_model or exchange.original_model,
+                response_model=exchange.response_model,
+                duration=exchange.duration,
+                error_type=exchange.error.type if exchange.error is not None else None,
+                input_tokens=usage.input_tokens if usage is not None else None,
+                output_tokens=usage.output_tokens if usage is not None else None,
+                time_to_first_token=exchange.time_to_first_token,
+                time_per_output_token=time_per_output_token(exchange),
+                tenant=tenant,
+                backend=exchange.backend,
+            )
 
     async def _spend(self, counters: list[budgets.Counter], tokens: int, cost: float | None) -> None:
         by_kind = {"tok": float(tokens), "usd": cost}
@@ -127,10 +174,20 @@ class GatewayHooks:
         audit.info("%s", orjson.dumps(record).decode())
 
 
+def time_per_output_token(exchange: Exchange) -> float | None:
+    """Mean time between output tokens after the first (streams only): what users feel as the typing speed."""
+    ttft = exchange.time_to_first_token
+    usage = exchange.usage
+    if ttft is None or usage is None or usage.output_tokens < 2 or exchange.ended is None:
+        return None
+    return max(0.0, exchange.duration - ttft) / (usage.output_tokens - 1)
+
+
 def _entry(exchange: Exchange) -> dict[str, Any]:
     principal: Principal | None = exchange.caller
     usage = exchange.usage
     ttft = exchange.time_to_first_token
+    tpot = time_per_output_token(exchange)
     return {
         "ts": round(exchange.started, 3),
         "pid": os.getpid(),
@@ -152,4 +209,6 @@ def _entry(exchange: Exchange) -> dict[str, Any]:
         "cost_usd": round(exchange.cost, 8) if exchange.cost is not None else None,
         "duration_ms": round(exchange.duration * 1000, 3),
         "ttft_ms": round(ttft * 1000, 3) if ttft is not None else None,
+        "inter_token_ms": round(tpot * 1000, 3) if tpot is not None else None,
+        "trace_id": exchange.state.get("trace_id"),
     }

@@ -83,6 +83,7 @@ def entry_for(
     session: str | None,
     error: int | None,
     started: float,
+    trace_id: str | None = None,
 ) -> dict[str, Any]:
     target = params.get("name") if method in ("tools/call", "prompts/get") else params.get("uri")
     return {
@@ -98,6 +99,7 @@ def entry_for(
         "status": "ok" if error is None else "error",
         "error": error,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        "trace_id": trace_id,
     }
 
 

@@ -189,6 +189,7 @@ class Options:
     record: str | None
     json_response: bool
     require_bearer: bool
+    otlp: str | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -207,6 +208,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--record", default=None)
     parser.add_argument("--json-response", action="store_true")
     parser.add_argument("--require-bearer", action="store_true")
+    parser.add_argument("--otlp", default=None, help="send the SDK's own OTel spans to this OTLP/HTTP traces URL")
     ns = parser.parse_args(argv)
     if ns.page_size is not None and ns.page_size < 1:
         parser.error("--page-size must be >= 1")
@@ -225,6 +227,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         record=ns.record,
         json_response=ns.json_response,
         require_bearer=ns.require_bearer,
+        otlp=ns.otlp,
     )
 
 
@@ -777,8 +780,23 @@ async def serve_stdio(scripted: ScriptedServer) -> None:
         await server.run(read, write, server.create_initialization_options())
 
 
+def _export_sdk_spans(url: str) -> None:
+    """The mcp SDK (2.x) emits a SERVER span per request through the global tracer: send them to `url`."""
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "scripted-upstream"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=url)))
+    trace.set_tracer_provider(provider)
+
+
 async def amain(opts: Options) -> None:
     warnings.filterwarnings("ignore", message=".*deprecated as of 2026-07-28.*")
+    if opts.otlp:
+        _export_sdk_spans(opts.otlp)
     scripted = ScriptedServer(opts)
     if opts.transport == "stdio":
         await serve_stdio(scripted)

@@ -1,0 +1,138 @@
+"""`Telemetry`: what the gateway records about every request, behind one object (spans, metrics, the
+per-tenant recording controls), built from `telemetry:` in gateway.yaml and the standard OTEL_* variables."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ..config.model import TelemetryConfig
+from ..core.call import Call
+from .metrics import Metrics
+from .openinference import Recording
+from .tracing import Tracing, TracingSettings
+from .tracing_mcp import McpSpan, NoopMcpSpan
+
+log = logging.getLogger("mcp_gateway.telemetry")
+
+_ENV_EXPORTERS = {"otlp": "otlp", "console": "console", "none": "none"}
+
+
+class Telemetry:
+    def __init__(self, tracing: Tracing, metrics: Metrics | None, policy: Callable[[], Any]) -> None:
+        self.tracing = tracing
+        self.metrics = metrics
+        self._policy = policy  # the current PolicyEngine (swapped on reload), for per-tenant recording
+        self._base = Recording.from_env(os.environ)
+        self._recordings: dict[tuple[int, str], Recording] = {}
+        self._meter_provider: Any = None
+
+    @classmethod
+    def from_config(cls, config: TelemetryConfig, policy: Callable[[], Any]) -> Telemetry:
+        tracing_config = config.tracing
+        exporter = tracing_config.exporter or _ENV_EXPORTERS.get(
+            os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower(), "none"
+        )
+        settings = TracingSettings(
+            exporter=exporter,
+            endpoint=tracing_config.endpoint,
+            headers=tracing_config.headers,
+            service_name=tracing_config.service_name,
+            project_name=tracing_config.project_name,
+            sample_ratio=tracing_config.sample_ratio,
+            session_header=config.session_header,
+        )
+        tracing = Tracing(settings)
+        meter_provider = _otlp_meter_provider(config, exporter) if config.metrics.otlp else None
+        metrics = (
+            Metrics(prometheus=config.metrics.prometheus, meter_provider=meter_provider)
+            if config.metrics.prometheus or meter_provider is not None
+            else None
+        )
+        telemetry = cls(tracing, metrics, policy)
+        telemetry._meter_provider = meter_provider
+        if tracing.enabled:
+            log.info("tracing: spans to %s", exporter)
+        return telemetry
+
+    def recording(self, tenant: str) -> Recording:
+        """What this tenant's traces may hold: the environment's OPENINFERENCE_HIDE_* under its policy's controls."""
+        policy = self._policy()
+        if policy is None:
+            return self._base
+        key = (policy.version, tenant)
+        found = self._recordings.get(key)
+        if found is None:
+            controls = policy.recording_for(tenant)
+            found = self._base.overridden(controls) if controls else self._base
+            if len(self._recordings) > 10_000:
+                self._recordings.clear()
+            self._recordings[key] = found
+        return found
+
+    def start_call(
+        self, call: Call, upstream: str, target: str | None, tool: dict[str, Any] | None, arguments: Any
+    ) -> McpSpan | NoopMcpSpan:
+        """The span of a call the gateway forwards upstream (its context goes into the upstream request)."""
+        tracing = self.tracing
+        headers = call.headers or {}
+        meta = call.params.get("_meta")
+        meta = meta if isinstance(meta, dict) else None
+        principal = call.principal
+        span = tracing.start_mcp(
+            call.method,
+            target=target,
+            parent=tracing.extract(headers, meta),
+            request_id=call.request_id,
+            session_id=tracing.session_id(headers, meta),
+            protocol_version=call.client.protocol_version,
+            transport=call.transport,
+            tenant=principal.tenant,
+            subject=principal.subject,
+            upstream=upstream,
+            tool=tool,
+            arguments=arguments,
+            recording=self.recording(principal.tenant),
+            mcp_session_id=call.client.session_id,
+        )
+        if isinstance(span, McpSpan):
+            call.trace_id = format(span.span.get_span_context().trace_id, "032x")
+        return span
+
+    def shutdown(self) -> None:
+        self.tracing.shutdown()
+        if self._meter_provider is not None:
+            self._meter_provider.shutdown()
+
+
+def _otlp_meter_provider(config: TelemetryConfig, exporter: str) -> Any:
+    """A MeterProvider pushing by OTLP; each worker process is its own service.instance.id, so a collector
+    never mixes the cumulative series of two workers."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+
+    grpc = exporter == "otlp-grpc" or (
+        exporter == "otlp" and os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf").startswith("grpc")
+    )
+    endpoint = config.tracing.endpoint
+    if grpc:
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+
+        metric_exporter: Any = GrpcExporter(endpoint=endpoint, headers=dict(config.tracing.headers) or None)
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
+
+        url = endpoint.rstrip("/") + "/v1/metrics" if endpoint and endpoint.count("/") <= 2 else endpoint
+        metric_exporter = HttpExporter(endpoint=url, headers=dict(config.tracing.headers) or None)
+    reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=config.metrics.otlp_interval * 1000)
+    resource = Resource.create(
+        {
+            "service.name": config.tracing.service_name or os.environ.get("OTEL_SERVICE_NAME", "mcp-gateway"),
+            "service.instance.id": f"{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    return MeterProvider(resource=resource, metric_readers=[reader])
