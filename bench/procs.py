@@ -195,14 +195,18 @@ def start_gateway(
     protocol: str,
     issuer: str | None = None,
     policy_dir: Path | None = None,
+    traces: str | None = None,
 ) -> tuple[Proc, int, str]:
-    """Start `mcp-gateway serve` and wait for /readyz 200. Returns (process, port, readyz body)."""
+    """Start `mcp-gateway serve` and wait for /readyz 200. Returns (process, port, readyz body).
+    `traces`: an OTLP/HTTP endpoint to send spans to (tracing on)."""
     port = _free_port()
-    suffix = ("-jwt" if issuer else "") + ("-policy" if policy_dir else "")
+    suffix = ("-jwt" if issuer else "") + ("-policy" if policy_dir else "") + ("-traced" if traces else "")
     config = workdir / f"gateway-w{workers}{suffix}.yaml"
     auth = f"auth:\n  issuers:\n    - issuer: {issuer}" if issuer else "auth:\n  allow_anonymous: true"
     if policy_dir is not None:
         auth += f"\npolicies:\n  dir: {policy_dir}"
+    if traces is not None:
+        auth += f"\ntelemetry:\n  tracing: {{exporter: otlp-http, endpoint: '{traces}'}}"
     config.write_text(
         f"""server:
   host: {HOST}
@@ -251,3 +255,19 @@ class GatewayFailed(Exception):
     def __init__(self, message: str, proc: Proc) -> None:
         super().__init__(message)
         self.proc = proc
+
+
+def start_otlp_receiver(workdir: Path) -> tuple[Proc, str]:
+    """The tests' OTLP receiver (tests/support/otlp_receiver.py) as a process: where traced runs send spans."""
+    port = _free_port()
+    argv = [sys.executable, "-m", "tests.support.otlp_receiver", "--port", str(port)]
+    proc = Proc("otlp-receiver", argv, workdir / "otlp-receiver.log")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if "ready" in proc.log_text():
+            return proc, f"http://{HOST}:{port}"
+        if not proc.alive():
+            break
+        time.sleep(0.1)
+    proc.stop()
+    raise RuntimeError(f"the OTLP receiver did not start:\n{proc.log_text()[-2000:]}")

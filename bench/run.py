@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: imp
 
 from client import AUTHORIZATION_ENV, HOST, LEGACY, MODERN, answer_problem, handshake, probe_call
 from loadgen import Load, python_load, sequential, wrk_load
-from procs import GatewayFailed, Proc, start_auth_server, start_gateway, start_upstream
+from procs import GatewayFailed, Proc, start_auth_server, start_gateway, start_otlp_receiver, start_upstream
 
 BUDGET_P50_MS = 0.5
 BUDGET_P99_MS = 2.0
@@ -109,15 +109,18 @@ def run_gateway(
     report: dict[str, Any],
     issuer: str | None = None,
     policy_dir: Path | None = None,
+    traces: str | None = None,
 ) -> list[Load]:
-    extra = (", JWT" if issuer else "") + (", policy" if policy_dir else "")
+    extra = (", JWT" if issuer else "") + (", policy" if policy_dir else "") + (", tracing" if traces else "")
     label = f"gateway ({workers} worker{'s' if workers > 1 else ''}{extra})"
     info: dict[str, Any] = {"workers": workers, "errors": []}
     report["gateways"].append(info)
     loads: list[Load] = []
     print(f"starting {label} ...", flush=True)
     try:
-        gateway, port, ready = start_gateway(workdir, upstream_port, workers, s.upstream_protocol, issuer, policy_dir)
+        gateway, port, ready = start_gateway(
+            workdir, upstream_port, workers, s.upstream_protocol, issuer, policy_dir, traces
+        )
     except GatewayFailed as exc:
         info["errors"].append(str(exc))
         exc.proc.stop()
@@ -403,6 +406,11 @@ def main() -> int:
         help="also measure the gateway enforcing a realistic policy (100 rules, a CEL condition on every call)",
     )
     parser.add_argument(
+        "--tracing-run",
+        action="store_true",
+        help="also measure the gateway with tracing on (every call a span, OTLP/HTTP to a local receiver)",
+    )
+    parser.add_argument(
         "--upstream-protocol",
         default=LEGACY,
         choices=[LEGACY, MODERN, "auto"],
@@ -477,6 +485,13 @@ def main() -> int:
             if args.policy_run:
                 policy_dir = write_policy(workdir)
                 loads += run_gateway(s, workdir, upstream, upstream_port, 1, False, report, None, policy_dir)
+            if args.tracing_run:
+                print("starting the OTLP receiver ...", flush=True)
+                receiver, endpoint = start_otlp_receiver(workdir)
+                try:
+                    loads += run_gateway(s, workdir, upstream, upstream_port, 1, False, report, traces=endpoint)
+                finally:
+                    receiver.stop()
             if args.auth_run:
                 print("starting the OAuth server ...", flush=True)
                 oauth, issuer = start_auth_server(workdir)

@@ -225,7 +225,7 @@ def _documents(attributes: dict[str, Any], contents: Any, hide: bool) -> None:
 class McpSpan:
     """The live span of one MCP request: what to forward upstream, and how it ended."""
 
-    __slots__ = ("_attributes", "_done", "_method", "_parent", "_propagation", "_recording", "span")
+    __slots__ = ("_attributes", "_carrier", "_done", "_method", "_parent", "_propagation", "_recording", "span")
 
     def __init__(
         self,
@@ -245,6 +245,7 @@ class McpSpan:
         # per key, so one set_attributes at the end is the cheapest way to record them (None: not sampled).
         self._attributes = attributes
         self._done = False
+        self._carrier: dict[str, str] | None = None
 
     def context(self) -> Context:
         """The parent's context with this span current: for child spans (an upstream client call)."""
@@ -252,16 +253,18 @@ class McpSpan:
 
     def headers(self) -> dict[str, str]:
         """`traceparent` (and `tracestate`, `baggage`) for the upstream HTTP request."""
-        carrier: dict[str, str] = {}
-        self._propagation.inject(carrier, self.context())
-        return carrier
+        if self._carrier is None:  # injected once: headers and _meta carry the same context
+            carrier: dict[str, str] = {}
+            self._propagation.inject(carrier, self.context())
+            self._carrier = carrier
+        return dict(self._carrier)
 
     def meta(self, meta: dict[str, Any] | None) -> dict[str, Any]:
         """A copy of `params._meta` carrying this span's context, unprefixed (MCP SEP-414). The client's own
         trace keys are replaced: the upstream's parent is the gateway's span, not the client's."""
         fields = self._propagation.fields
         out = {k: v for k, v in meta.items() if k not in fields} if meta else {}
-        self._propagation.inject(out, self.context())
+        out.update(self.headers())
         return out
 
     def finish(

@@ -48,9 +48,10 @@ def build_provider(settings: TracingSettings, processors: Sequence[SpanProcessor
         raise ValueError(f"unknown trace exporter {settings.exporter!r}; expected one of {', '.join(EXPORTERS)}")
     if sdk_disabled() or (exporter_name == "none" and not processors):
         return None
-    provider = TracerProvider(resource=_resource(settings), sampler=_sampler(settings), span_limits=_span_limits())
+    resource = _resource(settings)
+    provider = TracerProvider(resource=resource, sampler=_sampler(settings), span_limits=_span_limits())
     if exporter_name != "none":
-        provider.add_span_processor(BatchSpanProcessor(_exporter(exporter_name, settings)))
+        provider.add_span_processor(BatchSpanProcessor(_exporter(exporter_name, settings, resource)))
     for processor in processors:
         provider.add_span_processor(processor)
     return provider
@@ -85,19 +86,27 @@ def _span_limits() -> SpanLimits:
     return SpanLimits(max_span_attributes=_ATTRIBUTE_LIMIT)
 
 
-def _exporter(name: str, settings: TracingSettings) -> SpanExporter:
+def _exporter(name: str, settings: TracingSettings, resource: Resource) -> SpanExporter:
     if name == "console":
         return ConsoleSpanExporter()
     if name == "otlp":
         name = _exporter_for_protocol()
     headers = dict(settings.headers) or None  # None: the SDK reads OTEL_EXPORTER_OTLP_(TRACES_)HEADERS
+    # OTLP encoding is the costly part of tracing: it runs in a child process (export_process.py).
+    from .export_process import PipeSpanExporter
+
+    return PipeSpanExporter(name, settings.endpoint, headers, resource)
+
+
+def build_exporter(name: str, endpoint: str | None, headers: dict[str, str] | None) -> SpanExporter:
+    """The OTLP exporter itself (in the export process)."""
     if name == "otlp-grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
-        return GrpcExporter(endpoint=settings.endpoint, headers=headers)
+        return GrpcExporter(endpoint=endpoint, headers=headers)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    return HttpExporter(endpoint=http_traces_endpoint(settings.endpoint), headers=headers)
+    return HttpExporter(endpoint=http_traces_endpoint(endpoint), headers=headers)
 
 
 def _exporter_for_protocol() -> str:
