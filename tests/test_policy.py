@@ -15,6 +15,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.processes import ROOT, read_records
 from tests.support.wire import final_message, modern_post
@@ -119,6 +120,15 @@ def test_an_edit_applies_within_a_second_and_a_broken_edit_keeps_the_last_good_p
     status = gw.readyz()["policy"]
     assert "support.yaml:" in status["error"] and "effect" in status["error"]
     assert _tools(gw, "support") == {"github__get_issue"}  # the last good policy is still in force
+    # ... and the metric says so.
+    metrics = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{gw.port}/metrics").text)
+        for sample in family.samples
+        if sample.labels.get("result") in (None, "error")
+    }
+    assert metrics["mcp_gateway_policy_valid"] == 0
+    assert metrics["mcp_gateway_policy_reloads_total"] >= 1
 
 
 def test_policy_check_names_file_line_and_key(tmp_path):

@@ -20,7 +20,13 @@ _POLL_SECONDS = 0.25
 
 
 class PolicyReloader:
-    def __init__(self, directory: Path, install: Callable[[PolicyEngine], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        install: Callable[[PolicyEngine], Awaitable[None]],
+        on_result: Callable[[bool], None] | None = None,
+    ) -> None:
+        self._on_result = on_result  # told of every load: True applied, False rejected (the reload metric)
         self.directory = directory
         self._install = install
         self._stamp: tuple[Any, ...] = ()
@@ -52,6 +58,8 @@ class PolicyReloader:
             except PolicyError as exc:
                 self.status = {**self.status, "ok": False, "error": str(exc), "failed_at": time.time()}
                 log.error("policy change rejected, the previous policy stays in force:\n%s", exc)
+                if self._on_result is not None:
+                    self._on_result(False)
                 continue
             await self._apply(engine)
             log.info("policy reloaded: %d file(s), %d rule(s)", self.status["files"], len(engine))
@@ -65,6 +73,8 @@ class PolicyReloader:
             "rules": len(engine),
             "loaded_at": time.time(),
         }
+        if self._on_result is not None:
+            self._on_result(True)
 
     def _fingerprint(self) -> tuple[Any, ...]:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.metrics import Histogram as OtelHistogram
 from opentelemetry.metrics import Meter, MeterProvider
@@ -219,6 +220,8 @@ class Metrics:
 
     def __init__(self, *, prometheus: bool = True, meter_provider: MeterProvider | None = None) -> None:
         self._exposition = PrometheusExposition() if prometheus else None
+        self._policy_reloads: Any = None
+        self._policy_valid: Any = None
         meter = meter_provider.get_meter("mcp_gateway", __version__) if meter_provider is not None else None
         exposition = self._exposition
 
@@ -297,6 +300,23 @@ class Metrics:
                 self._time_to_first_token.record(time_to_first_token, plain)
             if time_per_output_token is not None:
                 self._time_per_output_token.record(time_per_output_token, plain)
+
+    def policy_reload(self, ok: bool) -> None:
+        """A policy load applied (ok) or rejected: `mcp_gateway_policy_reloads_total{result}` and
+        `mcp_gateway_policy_valid` (0 while the files on disk are rejected and the previous policy serves)."""
+        exposition = self._exposition
+        if exposition is None:
+            return
+        if self._policy_reloads is None:
+            self._policy_reloads = exposition.counter(
+                "mcp_gateway_policy_reloads", "Policy loads, applied (ok) or rejected (error).", ["result"]
+            )
+            self._policy_valid = exposition.gauge(
+                "mcp_gateway_policy_valid", "1 when the policy files on disk are in force, 0 when they were rejected."
+            )
+        self._policy_reloads.labels("ok" if ok else "error").inc()
+        assert self._policy_valid is not None
+        self._policy_valid.set(1 if ok else 0)
 
     def render(self) -> tuple[bytes, str]:
         """The GET /metrics body and content type: summed over every worker when there are several."""

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Histogram, generate_latest, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
 log = logging.getLogger("mcp_gateway")
@@ -44,6 +44,14 @@ class PrometheusExposition:
         # histogram itself as well would report this worker's share twice.
         registry = None if self._directory else self._registry
         return Histogram(name, documentation, labelnames=labels, buckets=buckets, registry=registry)
+
+    def counter(self, name: str, documentation: str, labels: Sequence[str]) -> Counter:
+        return Counter(name, documentation, labelnames=labels, registry=None if self._directory else self._registry)
+
+    def gauge(self, name: str, documentation: str) -> Gauge:
+        """A gauge whose value over workers is their minimum (e.g. 1 = healthy everywhere, 0 = not somewhere)."""
+        registry = None if self._directory else self._registry
+        return Gauge(name, documentation, registry=registry, multiprocess_mode="min")
 
     def check_value_class(self) -> None:
         """Warn once if this process's values cannot reach the shared directory.
