@@ -33,7 +33,7 @@ from .llm.sampling import Sampler
 from .policy import PolicyEngine, PolicyError
 from .policy.reloader import PolicyReloader
 from .state import BackendUnavailable, Sealer, create_backend
-from .telemetry.access_log import AccessLog
+from .telemetry.access_log import AccessLog, OtlpAccessLog
 from .telemetry.hub import Telemetry
 
 log = logging.getLogger("mcp_gateway")
@@ -129,9 +129,14 @@ class GatewayApp:
             )  # type: ignore[union-attr]
         if self.config.telemetry.access_log:
             path = self.config.telemetry.access_log
-            if path != "-":
-                path = str(Path(self.config.base_dir or ".") / path)
-            self.gateway.access_log = AccessLog(path)
+            tracing = self.config.telemetry.tracing
+            if path == "otlp":
+                headers = dict(tracing.headers) or None
+                self.gateway.access_log = OtlpAccessLog(tracing.endpoint, headers, tracing.service_name)  # type: ignore[assignment]
+            else:
+                if path != "-":
+                    path = str(Path(self.config.base_dir or ".") / path)
+                self.gateway.access_log = AccessLog(path)
             await self.gateway.access_log.start()
             if self.llm is not None:
                 self.llm_hooks.access_log = self.gateway.access_log

@@ -20,6 +20,7 @@ import httpx
 import openai
 import pytest
 import yaml
+from mcp import MCPError
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -102,7 +103,15 @@ async def test_tool_errors_and_access_log_trace_ids(upstreams, gateway, receiver
     )
     async with connect(gw.url, "modern") as client:
         failed = await client.call_tool("up__error", {"message": "boom"})
+        await client.list_tools()
+        with pytest.raises(MCPError):
+            await client.call_tool("nope__missing", {})
     assert failed.is_error
+    [listing] = spans_named(receiver, "tools/list")
+    assert listing["attributes"]["openinference.span.kind"] == "CHAIN"
+    assert listing["attributes"]["mcp.protocol.version"] == "2026-07-28"
+    [unknown] = spans_named(receiver, "tools/call nope__missing")
+    assert unknown["attributes"]["error.type"] == "-32602" and unknown["status"]["code"] == "ERROR"
     [span] = spans_named(receiver, "tools/call up__error")
     assert span["attributes"]["error.type"] == "tool_error"
     assert span["status"]["code"] == "ERROR"
@@ -237,3 +246,17 @@ def test_metrics_after_a_mixed_workload(upstreams, replay, tmp_path, workers) ->
         assert sorted(set(buckets)) == [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300]
     finally:
         gw.stop()
+
+
+async def test_access_log_as_otlp_log_records(upstreams, gateway, receiver) -> None:
+    _, url = upstreams("--name", "up")
+    telemetry = {"access_log": "otlp", "tracing": {"exporter": "none", "endpoint": receiver.url}}
+    gw = gateway(
+        {"upstreams": {"up": {"transport": "streamable_http", "url": url}}, "telemetry": telemetry}, upstreams_ready=1
+    )
+    async with connect(gw.url, "modern") as client:
+        await client.call_tool("up__tool_1", {"x": 1})
+    gw.stop()  # the batch goes out at shutdown at the latest
+    records = [r for r in receiver.wait_for_logs(1) if r["attributes"].get("method") == "tools/call"]
+    assert records and records[0]["attributes"]["target"] == "up__tool_1"
+    assert records[0]["attributes"]["tenant"] == "default" and records[0]["attributes"]["upstream"] == "up"

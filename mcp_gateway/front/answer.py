@@ -27,14 +27,18 @@ async def answer(
     `raise_auth` is off (stdio), where it is a JSON-RPC error."""
     request_id = call.request_id
     access_log = gateway.access_log
-    metrics = gateway.telemetry.metrics if gateway.telemetry is not None else None
+    telemetry = gateway.telemetry
+    metrics = telemetry.metrics if telemetry is not None else None
     started = time.perf_counter() if access_log is not None or metrics is not None else 0.0
+    traced_here = telemetry is not None and telemetry.tracing.enabled
+    start_ns = time.time_ns() if traced_here else 0
     error: int | None = None
+    error_text: str | None = None
     result: Any = None
     try:
         result = await gateway.handle(call)
     except McpError as exc:
-        error = exc.code
+        error, error_text = exc.code, exc.message
         return error_message(request_id, exc), exc.code
     except AuthError as exc:
         error = exc.status
@@ -54,6 +58,8 @@ async def answer(
         return error_message(request_id, McpError(INTERNAL_ERROR, "Internal error")), INTERNAL_ERROR
     finally:
         cancelled.discard(request_id)
+        if traced_here and call.trace_id is None:  # not forwarded upstream, so not traced yet
+            telemetry.record_local(call, start_ns, error, error_text)  # type: ignore[union-attr]
         if metrics is not None:
             _measure(metrics, call, error, result, time.perf_counter() - started)
         if access_log is not None:

@@ -119,3 +119,52 @@ def refusal_entry(*, http_method: str, status: int, error: str | None, started: 
         "reason": error,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
+
+
+class OtlpAccessLog:
+    """The access log as OTLP log records (`telemetry.access_log: otlp`): one record per request, its fields
+    as attributes, exported in batches off the request path. Endpoint and headers as for traces."""
+
+    def __init__(self, endpoint: str | None, headers: dict[str, str] | None, service_name: str | None) -> None:
+        self._endpoint = endpoint
+        self._headers = headers
+        self._service_name = service_name
+        self._provider: Any = None
+        self._logger: Any = None
+
+    async def start(self) -> None:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+        from opentelemetry.sdk.resources import Resource
+
+        endpoint = self._endpoint
+        if endpoint and endpoint.rstrip("/").count("/") <= 2:  # a collector's base URL
+            endpoint = endpoint.rstrip("/") + "/v1/logs"
+        resource = Resource.create({"service.name": self._service_name} if self._service_name else {})
+        self._provider = LoggerProvider(resource=resource)
+        self._provider.add_log_record_processor(
+            BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, headers=self._headers))
+        )
+        self._logger = self._provider.get_logger("mcp_gateway.access")
+
+    async def stop(self) -> None:
+        if self._provider is not None:
+            self._provider.shutdown()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        from opentelemetry._logs import SeverityNumber
+
+        failed = entry.get("status") not in ("ok", None)
+        self._logger.emit(
+            timestamp=int((entry.get("ts") or time.time()) * 1e9),
+            severity_number=SeverityNumber.WARN if failed else SeverityNumber.INFO,
+            severity_text="WARN" if failed else "INFO",
+            body=f"{entry.get('method')} {entry.get('target') or ''}".strip(),
+            attributes={key: value for key, value in entry.items() if value is not None and key != "ts"},
+            event_name="mcp_gateway.access",
+        )
+
+    def flush(self) -> None:
+        if self._provider is not None:
+            self._provider.force_flush()

@@ -73,8 +73,20 @@ class Telemetry:
             self._recordings[key] = found
         return found
 
+    def record_local(self, call: Call, start_ns: int, error_code: int | None, error_message: str | None) -> None:
+        """The span of a call the gateway answered itself (lists, initialize, ping, refusals), after the fact."""
+        name = call.params.get("name") if call.method in ("tools/call", "prompts/get") else call.params.get("uri")
+        span = self.start_call(call, call.upstream or "", name if isinstance(name, str) else None, None, None, start_ns)
+        span.finish(error_code=error_code, error_message=error_message)
+
     def start_call(
-        self, call: Call, upstream: str, target: str | None, tool: dict[str, Any] | None, arguments: Any
+        self,
+        call: Call,
+        upstream: str,
+        target: str | None,
+        tool: dict[str, Any] | None,
+        arguments: Any,
+        start_ns: int | None = None,
     ) -> McpSpan | NoopMcpSpan:
         """The span of a call the gateway forwards upstream (its context goes into the upstream request)."""
         tracing = self.tracing
@@ -92,11 +104,12 @@ class Telemetry:
             transport=call.transport,
             tenant=principal.tenant,
             subject=principal.subject,
-            upstream=upstream,
+            upstream=upstream or None,
             tool=tool,
             arguments=arguments,
             recording=self.recording(principal.tenant),
             mcp_session_id=call.client.session_id,
+            start_time_ns=start_ns,
         )
         if isinstance(span, McpSpan):
             call.trace_id = format(span.span.get_span_context().trace_id, "032x")

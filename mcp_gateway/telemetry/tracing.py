@@ -113,6 +113,7 @@ class Tracing:
         arguments: Any = None,
         recording: Recording,
         mcp_session_id: str | None = None,
+        start_time_ns: int | None = None,
     ) -> McpSpan | NoopMcpSpan:
         """The SERVER span of one MCP request. `target` is the tool or prompt name, or the resource URI;
         `session_id` the agent's session (session.id), `mcp_session_id` the transport's (Mcp-Session-Id)."""
@@ -120,7 +121,9 @@ class Tracing:
             return NOOP_MCP_SPAN
         http_parent = otel_context.get_value(HTTP_PARENT, parent)
         links = (Link(http_parent),) if http_parent is not None else None
-        span = self._tracer.start_span(span_name(method, target), context=parent, kind=SpanKind.SERVER, links=links)
+        span = self._tracer.start_span(
+            span_name(method, target), context=parent, kind=SpanKind.SERVER, links=links, start_time=start_time_ns
+        )
         attributes = None
         if span.is_recording():  # a span the sampler dropped costs no attribute work
             attributes = request_attributes(
