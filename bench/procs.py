@@ -258,13 +258,14 @@ class GatewayFailed(Exception):
 
 
 def start_otlp_receiver(workdir: Path) -> tuple[Proc, str]:
-    """The tests' OTLP receiver (tests/support/otlp_receiver.py) as a process: where traced runs send spans."""
+    """An OTLP sink (bench/otlp_sink.py) as a process: where traced runs send spans. It discards them, as a
+    collector on another machine would cost this box nothing."""
     port = _free_port()
-    argv = [sys.executable, "-m", "tests.support.otlp_receiver", "--port", str(port)]
-    proc = Proc("otlp-receiver", argv, workdir / "otlp-receiver.log")
+    argv = [sys.executable, str(BENCH / "otlp_sink.py"), "--port", str(port)]
+    proc = Proc("otlp-sink", argv, workdir / "otlp-sink.log")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if "ready" in proc.log_text():
+        if "READY" in proc.log_text():
             return proc, f"http://{HOST}:{port}"
         if not proc.alive():
             break
