@@ -43,9 +43,13 @@ class PipeSpanExporter(SpanExporter):
         self._broken = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.send([flatten(span) for span in spans])
+
+    def send(self, batch: list[tuple[Any, ...]]) -> SpanExportResult:
+        """Flat spans (see `flatten`) to the export process; from any thread."""
         if self._broken:
             return SpanExportResult.FAILURE
-        data = pickle.dumps([flatten(span) for span in spans], protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
             try:
                 child = self._child or self._start()

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config.model import TelemetryConfig
 from ..core.call import Call
+from .lean_span import LeanMcpSpan
 from .metrics import Metrics
 from .openinference import Recording
 from .tracing import Tracing, TracingSettings
@@ -87,7 +88,7 @@ class Telemetry:
         tool: dict[str, Any] | None,
         arguments: Any,
         start_ns: int | None = None,
-    ) -> McpSpan | NoopMcpSpan:
+    ) -> McpSpan | LeanMcpSpan | NoopMcpSpan:
         """The span of a call the gateway forwards upstream (its context goes into the upstream request)."""
         tracing = self.tracing
         headers = call.headers or {}
@@ -111,8 +112,7 @@ class Telemetry:
             mcp_session_id=call.client.session_id,
             start_time_ns=start_ns,
         )
-        if isinstance(span, McpSpan):
-            call.trace_id = format(span.span.get_span_context().trace_id, "032x")
+        call.trace_id = span.trace_id
         return span
 
     def shutdown(self) -> None:

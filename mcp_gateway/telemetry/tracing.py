@@ -8,6 +8,7 @@ method returns at once, handing out shared no-op spans, so the hot path pays one
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Link, SpanKind
 
 from ..version import __version__
+from .lean_span import LeanMcpSpan, LeanSpans, SpanSink
 from .openinference import Recording
 from .tracing_context import HTTP_PARENT, Propagation
 from .tracing_llm import NOOP_LLM_SPAN, LlmSpan, NoopLlmSpan, caller_attributes, llm_span_name
@@ -57,9 +59,14 @@ class Tracing:
         make_global: bool = False,
     ) -> None:
         self.settings = settings
-        self._provider = build_provider(settings, processors or ())
+        self._provider, pipe = build_provider(settings, processors or ())
         self.enabled = self._provider is not None
         self._propagation = Propagation()
+        # MCP spans skip the SDK's Span objects when the export process is their only consumer (lean_span.py).
+        self._lean: LeanSpans | None = None
+        if self._provider is not None and pipe is not None and not processors:
+            sink = SpanSink(pipe)
+            self._lean = LeanSpans(sink, self._provider.sampler, self._propagation, ("mcp_gateway", __version__))
         header = settings.session_header.lower()
         self._session_header = header.encode("latin-1")
         self._session_keys = tuple(dict.fromkeys((header, *GOOSE_META_SESSION_KEYS)))
@@ -114,12 +121,46 @@ class Tracing:
         recording: Recording,
         mcp_session_id: str | None = None,
         start_time_ns: int | None = None,
-    ) -> McpSpan | NoopMcpSpan:
+    ) -> McpSpan | LeanMcpSpan | NoopMcpSpan:
         """The SERVER span of one MCP request. `target` is the tool or prompt name, or the resource URI;
         `session_id` the agent's session (session.id), `mcp_session_id` the transport's (Mcp-Session-Id)."""
         if not self.enabled:
             return NOOP_MCP_SPAN
         http_parent = otel_context.get_value(HTTP_PARENT, parent)
+        lean = self._lean
+        if lean is not None:
+            name = span_name(method, target)
+            lean_links = (http_parent,) if http_parent is not None else ()
+            context, parent_span, sampled, propagated = lean.start(name, parent)
+            lean_attributes = None
+            if sampled:
+                lean_attributes = request_attributes(
+                    method,
+                    target,
+                    request_id=request_id,
+                    mcp_session_id=mcp_session_id,
+                    protocol_version=protocol_version,
+                    transport=transport,
+                    tenant=tenant,
+                    subject=subject,
+                    session_id=session_id,
+                    upstream=upstream,
+                    tool=tool,
+                    arguments=arguments,
+                    recording=recording,
+                )
+            return LeanMcpSpan(
+                lean,
+                name,
+                method,
+                context,
+                parent_span,
+                propagated,
+                lean_links,
+                start_time_ns or time.time_ns(),
+                recording,
+                lean_attributes,
+            )
         links = (Link(http_parent),) if http_parent is not None else None
         span = self._tracer.start_span(
             span_name(method, target), context=parent, kind=SpanKind.SERVER, links=links, start_time=start_time_ns
@@ -177,10 +218,14 @@ class Tracing:
 
     def flush(self, timeout_millis: int = 30_000) -> bool:
         """Export what is queued now (tests; before a planned stop)."""
+        if self._lean is not None:
+            self._lean.sink.flush()
         return self._provider.force_flush(timeout_millis) if self._provider is not None else True
 
     def shutdown(self) -> None:
         """Flush and stop the exporters; spans started afterwards are dropped."""
+        if self._lean is not None:
+            self._lean.sink.shutdown()  # first: its spans go out through the provider's export process
         if self._provider is not None:
             self._provider.shutdown()
 

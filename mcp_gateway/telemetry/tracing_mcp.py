@@ -247,6 +247,10 @@ class McpSpan:
         self._done = False
         self._carrier: dict[str, str] | None = None
 
+    @property
+    def trace_id(self) -> str:
+        return format(self.span.get_span_context().trace_id, "032x")
+
     def context(self) -> Context:
         """The parent's context with this span current: for child spans (an upstream client call)."""
         return trace.set_span_in_context(self.span, self._parent)
@@ -301,6 +305,7 @@ class NoopMcpSpan:
     """What a disabled `Tracing` hands out: every method does nothing, cheaply."""
 
     __slots__ = ()
+    trace_id = None
     span = trace.INVALID_SPAN
 
     def context(self) -> Context:

@@ -23,6 +23,8 @@ from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
+from .export_process import PipeSpanExporter
+
 if TYPE_CHECKING:
     from .tracing import TracingSettings
 
@@ -40,21 +42,26 @@ def sdk_disabled(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true"
 
 
-def build_provider(settings: TracingSettings, processors: Sequence[SpanProcessor]) -> TracerProvider | None:
+def build_provider(
+    settings: TracingSettings, processors: Sequence[SpanProcessor]
+) -> tuple[TracerProvider | None, PipeSpanExporter | None]:
     """The provider, or None when nothing would ever see a span (exporter "none" and no processors, or
-    OTEL_SDK_DISABLED=true, which the SDK itself honours by handing out no-op tracers)."""
+    OTEL_SDK_DISABLED=true, which the SDK itself honours by handing out no-op tracers); and the pipe to the
+    export process when spans are exported by OTLP (lean spans can use it directly)."""
     exporter_name = settings.exporter.strip().lower()
     if exporter_name not in EXPORTERS:
         raise ValueError(f"unknown trace exporter {settings.exporter!r}; expected one of {', '.join(EXPORTERS)}")
     if sdk_disabled() or (exporter_name == "none" and not processors):
-        return None
+        return None, None
     resource = _resource(settings)
     provider = TracerProvider(resource=resource, sampler=_sampler(settings), span_limits=_span_limits())
+    exporter: SpanExporter | None = None
     if exporter_name != "none":
-        provider.add_span_processor(BatchSpanProcessor(_exporter(exporter_name, settings, resource)))
+        exporter = _exporter(exporter_name, settings, resource)
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     for processor in processors:
         provider.add_span_processor(processor)
-    return provider
+    return provider, exporter if isinstance(exporter, PipeSpanExporter) else None
 
 
 def _resource(settings: TracingSettings) -> Resource:
@@ -93,8 +100,6 @@ def _exporter(name: str, settings: TracingSettings, resource: Resource) -> SpanE
         name = _exporter_for_protocol()
     headers = dict(settings.headers) or None  # None: the SDK reads OTEL_EXPORTER_OTLP_(TRACES_)HEADERS
     # OTLP encoding is the costly part of tracing: it runs in a child process (export_process.py).
-    from .export_process import PipeSpanExporter
-
     return PipeSpanExporter(name, settings.endpoint, headers, resource)
 
 
