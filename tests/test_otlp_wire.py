@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -231,3 +232,30 @@ def test_the_receiver_runs_as_a_process_and_serves_what_it_received() -> None:
         assert proc.stop() == 0  # SIGTERM is a clean stop
     finally:
         proc.kill()
+
+
+def test_a_sampled_out_call_propagates_its_context_but_exports_nothing(receiver: OtlpReceiver) -> None:
+    tracing = Tracing(TracingSettings(exporter="otlp-http", endpoint=receiver.url, sample_ratio=0.0))
+    try:
+        span = tracing.start_mcp(
+            "tools/call",
+            target="get_weather",
+            parent=tracing.extract({}, None),
+            request_id=1,
+            session_id=None,
+            protocol_version="2025-11-25",
+            transport="tcp",
+            tenant="acme",
+            subject="alice",
+            upstream="weather",
+            recording=Recording(),
+        )
+        version, trace_id, span_id, flags = span.headers()["traceparent"].split("-")
+        assert (version, flags) == ("00", "00") and int(trace_id, 16) and int(span_id, 16)
+        assert span.meta({"k": 1})["traceparent"] == span.headers()["traceparent"]
+        span.finish(result={"content": []})
+        assert tracing.flush(10_000)
+        time.sleep(0.3)
+        assert receiver.spans() == []
+    finally:
+        tracing.shutdown()
