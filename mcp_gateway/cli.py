@@ -184,12 +184,17 @@ def _stdio(args: argparse.Namespace) -> int:
     config = load_config(args.config)
 
     async def run() -> None:
+        from .telemetry.hub import Telemetry
+
         gateway = Gateway(config)
+        # Traces (and OTLP metrics) as over HTTP; there is no /metrics to serve on stdio.
+        gateway.telemetry = Telemetry.from_config(config.telemetry, lambda: gateway.policy, prometheus=False)
         await gateway.start()
         try:
             await serve_stdio(gateway)
         finally:
             await gateway.stop()
+            gateway.telemetry.shutdown()
 
     asyncio.run(run())
     return 0

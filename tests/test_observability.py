@@ -260,3 +260,24 @@ async def test_access_log_as_otlp_log_records(upstreams, gateway, receiver) -> N
     records = [r for r in receiver.wait_for_logs(1) if r["attributes"].get("method") == "tools/call"]
     assert records and records[0]["attributes"]["target"] == "up__tool_1"
     assert records[0]["attributes"]["tenant"] == "default" and records[0]["attributes"]["upstream"] == "up"
+
+
+async def test_stdio_gateway_traces_too(tmp_path, receiver) -> None:
+    import sys
+
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    from tests.support.processes import ROOT, scripted_stdio_args
+
+    config = tmp_path / "g.yaml"
+    box = scripted_stdio_args("--name", "box", "--tools", "1", "--no-special-tools")
+    config.write_text(yaml.safe_dump({"upstreams": {"box": box}, "telemetry": tracing(receiver)}))
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_gateway", "stdio", "--config", str(config)], cwd=str(ROOT)
+    )
+    async with Client(params, cache=None, mode="legacy") as client:
+        await client.call_tool("box__tool_0", {"a": 1})
+    [span] = spans_named(receiver, "tools/call box__tool_0")
+    assert span["attributes"]["network.transport"] == "pipe"
+    assert span["attributes"]["openinference.span.kind"] == "TOOL"

@@ -32,7 +32,9 @@ class Telemetry:
         self._meter_provider: Any = None
 
     @classmethod
-    def from_config(cls, config: TelemetryConfig, policy: Callable[[], Any]) -> Telemetry:
+    def from_config(
+        cls, config: TelemetryConfig, policy: Callable[[], Any], *, prometheus: bool | None = None
+    ) -> Telemetry:
         tracing_config = config.tracing
         exporter = tracing_config.exporter or _ENV_EXPORTERS.get(
             os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower(), "none"
@@ -48,10 +50,9 @@ class Telemetry:
         )
         tracing = Tracing(settings)
         meter_provider = _otlp_meter_provider(config, exporter) if config.metrics.otlp else None
+        serve = config.metrics.prometheus if prometheus is None else prometheus
         metrics = (
-            Metrics(prometheus=config.metrics.prometheus, meter_provider=meter_provider)
-            if config.metrics.prometheus or meter_provider is not None
-            else None
+            Metrics(prometheus=serve, meter_provider=meter_provider) if serve or meter_provider is not None else None
         )
         telemetry = cls(tracing, metrics, policy)
         telemetry._meter_provider = meter_provider
