@@ -129,7 +129,10 @@ def test_llm_spans_match_the_exchange_and_reach_the_backend(replay, tmp_path, re
             "api_keys": [{"sha256": hashlib.sha256(key.encode()).hexdigest(), "tenant": "acme", "subject": "ann"}]
         },
         "telemetry": tracing(receiver),
-        "llm": {"direct": True, "backends": {"replay": {"provider": "openai", "base_url": f"{replay}/v1"}}},
+        "llm": {
+            "direct": True,
+            "backends": {"replay": {"provider": "openai", "base_url": f"{replay}/v1", "api_key": "sk-backend-secret"}},
+        },
     }
     gw = Gateway(config, tmp_path)
     try:
@@ -150,6 +153,9 @@ def test_llm_spans_match_the_exchange_and_reach_the_backend(replay, tmp_path, re
         assert attributes["mcp_gateway.backend"] == "replay"
         [seen] = httpx.get(f"{replay}/_requests").json()
         assert seen["headers"]["traceparent"].split("-")[1:3] == [span["trace_id"], span["span_id"]]
+        # Neither the caller's key nor the backend's reaches a span.
+        exported = json.dumps(receiver.spans())
+        assert key not in exported and "sk-backend-secret" not in exported
     finally:
         gw.stop()
 
