@@ -259,3 +259,31 @@ def test_a_sampled_out_call_propagates_its_context_but_exports_nothing(receiver:
         assert receiver.spans() == []
     finally:
         tracing.shutdown()
+
+
+def test_lean_span_headers_equal_what_the_propagator_writes(receiver: OtlpReceiver) -> None:
+    from opentelemetry import propagate
+
+    tracing = Tracing(TracingSettings(exporter="otlp-http", endpoint=receiver.url))
+    try:
+        meta = {"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01", "tracestate": "vendor=opaque,other=x"}
+        span = tracing.start_mcp(
+            "tools/call",
+            target="t",
+            parent=tracing.extract({}, meta),
+            request_id=1,
+            session_id=None,
+            protocol_version=None,
+            transport="tcp",
+            tenant="t",
+            subject="s",
+            upstream="u",
+            recording=Recording(),
+        )
+        expected: dict[str, str] = {}
+        propagate.get_global_textmap().inject(expected, context=span.context())
+        assert span.headers() == expected and expected["tracestate"] == "vendor=opaque,other=x"
+        assert span.headers()["traceparent"].startswith(f"00-{'ab' * 16}-")
+        span.finish()
+    finally:
+        tracing.shutdown()

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import baggage, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import Decision, Sampler
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
@@ -95,6 +95,8 @@ class LeanSpans:
         self._propagation = propagation
         self._scope = scope
         self._random = random.getrandbits
+        # The default global propagators (W3C trace context and baggage): headers can be written directly.
+        self.w3c_only = propagation.fields == frozenset({"traceparent", "tracestate", "baggage"})
 
     def start(self, name: str, parent: Context) -> tuple[SpanContext, SpanContext | None, bool, Context]:
         """(this span's context, the parent span's context, sampled?, the context to propagate)."""
@@ -176,7 +178,16 @@ class LeanMcpSpan:
     def headers(self) -> dict[str, str]:
         if self._carrier is None:
             carrier: dict[str, str] = {}
-            self._owner.propagation.inject(carrier, self._propagated)
+            if self._owner.w3c_only and not baggage.get_all(self._propagated):
+                # The default propagators with no baggage write exactly this (and the tracestate), ~10x cheaper.
+                context = self._context
+                carrier["traceparent"] = (
+                    f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+                )
+                if context.trace_state:
+                    carrier["tracestate"] = context.trace_state.to_header()
+            else:
+                self._owner.propagation.inject(carrier, self._propagated)
             self._carrier = carrier
         return dict(self._carrier)
 
