@@ -364,12 +364,12 @@ def compare_clients(s: Settings, workdir: Path) -> None:
 
 def write_policy(workdir: Path) -> Path:
     """A realistic policy: a default-deny file, 99 rules about other tenants and tools, and the rule that
-    lets the benchmark's (anonymous, tenant `default`) caller use `echo` when its argument is acceptable:
-    every call evaluates a CEL condition."""
+    lets the benchmark's caller (anonymous: tenant `default`; with a JWT: tenant `bench`) use `echo` when its
+    argument is acceptable: every call evaluates a CEL condition."""
     directory = workdir / "policies"
     directory.mkdir(exist_ok=True)
     rules = [
-        "  - name: echo-with-clean-text\n    effect: allow\n    when: {tenants: [default]}\n"
+        "  - name: echo-with-clean-text\n    effect: allow\n    when: {tenants: [default, bench]}\n"
         "    targets: {tools: [echo]}\n    condition: 'has(args.text) && args.text != \"forbidden\"'"
     ]
     for i in range(99):
@@ -409,6 +409,11 @@ def main() -> int:
         "--tracing-run",
         action="store_true",
         help="also measure the gateway with tracing on (every call a span, OTLP/HTTP to a local receiver)",
+    )
+    parser.add_argument(
+        "--all-on-run",
+        action="store_true",
+        help="also measure the gateway with OAuth, the realistic policy and tracing all on (the budget's setting)",
     )
     parser.add_argument(
         "--upstream-protocol",
@@ -492,6 +497,18 @@ def main() -> int:
                     loads += run_gateway(s, workdir, upstream, upstream_port, 1, False, report, traces=endpoint)
                 finally:
                     receiver.stop()
+            if args.all_on_run:
+                print("starting the OAuth server and the OTLP sink ...", flush=True)
+                oauth, issuer = start_auth_server(workdir)
+                receiver, endpoint = start_otlp_receiver(workdir)
+                try:
+                    policy_dir = write_policy(workdir)
+                    loads += run_gateway(
+                        s, workdir, upstream, upstream_port, 1, False, report, issuer, policy_dir, endpoint
+                    )
+                finally:
+                    receiver.stop()
+                    oauth.stop()
             if args.auth_run:
                 print("starting the OAuth server ...", flush=True)
                 oauth, issuer = start_auth_server(workdir)
