@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 _SERVER = SpanKind.SERVER.value
 _UNSET, _ERROR = StatusCode.UNSET.value, StatusCode.ERROR.value
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_DEFAULT_SAMPLER = (
+    "ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,"
+    "localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
+)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 
 
@@ -97,14 +101,19 @@ class LeanSpans:
         self._random = random.getrandbits
         # The default global propagators (W3C trace context and baggage): headers can be written directly.
         self.w3c_only = propagation.fields == frozenset({"traceparent", "tracestate", "baggage"})
+        # The SDK's default sampler (no ratio configured) decides from the parent's flag alone.
+        self._follow_parent = sampler.get_description() == _DEFAULT_SAMPLER
 
-    def start(self, name: str, parent: Context) -> tuple[SpanContext, SpanContext | None, bool, Context]:
-        """(this span's context, the parent span's context, sampled?, the context to propagate)."""
+    def start(self, name: str, parent: Context) -> tuple[SpanContext, SpanContext | None, bool]:
+        """(this span's context, the parent span's context, sampled?)."""
         parent_span = trace.get_current_span(parent).get_span_context()
         parent_span = parent_span if parent_span.is_valid else None
         trace_id = parent_span.trace_id if parent_span is not None else self._random(128) or 1
-        decision = self._sampler.should_sample(parent, trace_id, name, trace.SpanKind.SERVER)
-        sampled = decision.decision is Decision.RECORD_AND_SAMPLE
+        if self._follow_parent:
+            sampled = parent_span.trace_flags.sampled if parent_span is not None else True
+        else:
+            decision = self._sampler.should_sample(parent, trace_id, name, trace.SpanKind.SERVER)
+            sampled = decision.decision is Decision.RECORD_AND_SAMPLE
         state = parent_span.trace_state if parent_span is not None else None
         context = SpanContext(
             trace_id,
@@ -113,7 +122,7 @@ class LeanSpans:
             trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
             trace_state=state,
         )
-        return context, parent_span, sampled, trace.set_span_in_context(NonRecordingSpan(context), parent)
+        return context, parent_span, sampled
 
     @property
     def propagation(self) -> Propagation:
@@ -137,6 +146,7 @@ class LeanMcpSpan:
         "_name",
         "_owner",
         "_parent",
+        "_parent_context",
         "_propagated",
         "_recording",
         "_start",
@@ -149,7 +159,7 @@ class LeanMcpSpan:
         method: str,
         context: SpanContext,
         parent: SpanContext | None,
-        propagated: Context,
+        parent_context: Context,
         links: tuple[SpanContext, ...],
         start_ns: int,
         recording: Recording,
@@ -160,7 +170,8 @@ class LeanMcpSpan:
         self._method = method
         self._context = context
         self._parent = parent
-        self._propagated = propagated
+        self._parent_context = parent_context
+        self._propagated: Context | None = None  # built when asked for (LLM child spans, other propagators)
         self._links = links
         self._start = start_ns
         self._recording = recording
@@ -173,12 +184,14 @@ class LeanMcpSpan:
         return format(self._context.trace_id, "032x")
 
     def context(self) -> Context:
+        if self._propagated is None:
+            self._propagated = trace.set_span_in_context(NonRecordingSpan(self._context), self._parent_context)
         return self._propagated
 
     def headers(self) -> dict[str, str]:
         if self._carrier is None:
             carrier: dict[str, str] = {}
-            if self._owner.w3c_only and not baggage.get_all(self._propagated):
+            if self._owner.w3c_only and not baggage.get_all(self._parent_context):
                 # The default propagators with no baggage write exactly this (and the tracestate), ~10x cheaper.
                 context = self._context
                 carrier["traceparent"] = (
@@ -187,7 +200,7 @@ class LeanMcpSpan:
                 if context.trace_state:
                     carrier["tracestate"] = context.trace_state.to_header()
             else:
-                self._owner.propagation.inject(carrier, self._propagated)
+                self._owner.propagation.inject(carrier, self.context())
             self._carrier = carrier
         return dict(self._carrier)
 

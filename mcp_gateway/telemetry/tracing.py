@@ -131,7 +131,7 @@ class Tracing:
         if lean is not None:
             name = span_name(method, target)
             lean_links = (http_parent,) if http_parent is not None else ()
-            context, parent_span, sampled, propagated = lean.start(name, parent)
+            context, parent_span, sampled = lean.start(name, parent)
             lean_attributes = None
             if sampled:
                 lean_attributes = request_attributes(
@@ -155,7 +155,7 @@ class Tracing:
                 method,
                 context,
                 parent_span,
-                propagated,
+                parent,
                 lean_links,
                 start_time_ns or time.time_ns(),
                 recording,
