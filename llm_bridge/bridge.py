@@ -55,10 +55,17 @@ class Bridge:
             )
         return resolved
 
-    async def complete(self, caller: Any, request: dict[str, Any], *, front: str = "internal") -> dict[str, Any]:
+    async def complete(
+        self,
+        caller: Any,
+        request: dict[str, Any],
+        *,
+        front: str = "internal",
+        headers: dict[bytes, bytes] | None = None,
+    ) -> dict[str, Any]:
         """One whole chat completion for a caller inside the host (MCP sampling), with the same policy,
-        budgets and recording as HTTP traffic. Raises BridgeError."""
-        exchange = Exchange("chat", front, str(request.get("model") or ""), False, request, caller)
+        budgets and recording as HTTP traffic; `headers` as a request's (trace context). Raises BridgeError."""
+        exchange = Exchange("chat", front, str(request.get("model") or ""), False, request, caller, headers or {})
         try:
             resolved = self.resolve(exchange)
             await self.hooks.admit(exchange)

@@ -81,3 +81,4 @@ class Call:
     headers: dict[bytes, bytes] | None = None  # the HTTP request's headers (trace context, session header)
     transport: str = "tcp"  # network.transport: tcp (HTTP) or pipe (stdio)
     trace_id: str | None = None  # set when the call is traced (for the access log)
+    trace_headers: dict[str, str] | None = None  # its span's W3C context: work done for it (sampling) joins the trace

@@ -389,8 +389,9 @@ class Gateway:
         tracing = telemetry.tracing.enabled
         span = telemetry.start_call(call, upstream, target, tool, params.get("arguments")) if tracing else None
         if span is not None:
+            call.trace_headers = span.headers()
             params = {**params, "_meta": span.meta(params.get("_meta"))}
-            headers = {**headers, **span.headers()} if headers else span.headers()
+            headers = {**headers, **call.trace_headers} if headers else span.headers()
         started = time.perf_counter()
         error: McpError | None = None
         result: dict[str, Any] | None = None

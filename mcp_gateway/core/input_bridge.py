@@ -80,7 +80,7 @@ class _ParkingRelay(CallRelay):
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if self.sampler is not None and method == SAMPLING:
-            return await self.sampler(self._call.principal, params)  # answered here: nothing to park
+            return await self.sampler(self._call.principal, params, self._call.trace_headers)  # nothing to park
         self.check_askable(method)
         assert self.parked is not None
         return await self.parked.push(method, params)

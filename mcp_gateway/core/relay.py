@@ -11,8 +11,9 @@ from ..version import LOG_LEVELS
 from .call import Call
 
 SAMPLING = "sampling/createMessage"
-# Answers an upstream's sampling request for the caller (the gateway's own LLM routes), if configured.
-Sampler = Callable[[Principal, dict[str, Any]], Awaitable[dict[str, Any]]]
+# Answers an upstream's sampling request for the caller (the gateway's own LLM routes), if configured; the third
+# argument is the calling span's W3C context, so the completion joins the call's trace.
+Sampler = Callable[[Principal, dict[str, Any], dict[str, str] | None], Awaitable[dict[str, Any]]]
 
 # Server-to-client request -> the client capability it needs.
 _REQUIRED_CAPABILITY = {
@@ -89,7 +90,7 @@ class CallRelay:
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if self.sampler is not None and method == SAMPLING:
-            return await self.sampler(self._call.principal, params)
+            return await self.sampler(self._call.principal, params, self._call.trace_headers)
         self.check_askable(method)
         if self._call.sink is None:
             raise McpError(INVALID_REQUEST, "the client's request has no stream to ask on")

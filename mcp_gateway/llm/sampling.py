@@ -26,10 +26,13 @@ class Sampler:
         self.bridge = bridge
         self.model = model
 
-    async def __call__(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+    async def __call__(
+        self, principal: Principal, params: dict[str, Any], trace_headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         request = chat_request(params, self._model_for(principal, params))
+        headers = {k.encode(): v.encode() for k, v in trace_headers.items()} if trace_headers else None
         try:
-            data = await self.bridge.complete(principal, request, front="mcp-sampling")
+            data = await self.bridge.complete(principal, request, front="mcp-sampling", headers=headers)
         except BridgeError as exc:
             code = INVALID_PARAMS if exc.status in (400, 404, 422) else INTERNAL_ERROR
             raise McpError(code, f"sampling through the gateway failed: {exc.message}") from None

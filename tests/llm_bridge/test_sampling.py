@@ -56,3 +56,33 @@ async def test_upstream_sampling_is_answered_by_the_gateway(
             break
         time.sleep(0.1)
     assert sampled[0]["original_model"] == "gpt-echo" and sampled[0]["tenant"] == "default"
+
+
+@pytest.mark.parametrize(("client_era", "upstream_era"), [("legacy", "2025-11-25"), ("modern", "auto")])
+async def test_the_sampled_completion_joins_the_tool_calls_trace(
+    upstreams: Any, gateway: Any, replay: str, tmp_path: Any, client_era: str, upstream_era: str
+) -> None:
+    from tests.support.otlp_receiver import OtlpReceiver
+
+    with OtlpReceiver() as receiver:
+        _, url = upstreams("--name", "up")
+        config = {
+            **llm_config(replay, sampling_model="gpt-echo"),
+            "auth": {"allow_anonymous": True},
+            "upstreams": {"up": {"transport": "streamable_http", "url": url, "protocol": upstream_era}},
+            "telemetry": {"tracing": {"exporter": "otlp-http", "endpoint": receiver.url}},
+        }
+        gw = gateway(config, upstreams_ready=1)
+        async with connect(gw.url, client_era) as client:
+            assert text_of(await client.call_tool("up__sample", {"prompt": "hello"})) == "pong"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            spans = {s["name"]: s for s in receiver.spans()}
+            if "tools/call up__sample" in spans and any(name.startswith("chat ") for name in spans):
+                break
+            time.sleep(0.1)
+        assert "tools/call up__sample" in spans, list(spans)
+        llm_name = next(name for name in spans if name.startswith("chat "))
+        tool, llm = spans["tools/call up__sample"], spans[llm_name]
+        assert llm["trace_id"] == tool["trace_id"] and llm["parent_span_id"] == tool["span_id"]
+        assert llm["attributes"]["openinference.span.kind"] == "LLM"
