@@ -89,6 +89,10 @@ class Router:
                 self._cool_until.pop((target.backend, target.model), None)
                 return result, Served(target.backend, provider, model, attempts)
         assert last is not None
+        if len(attempts) > 1:  # the client sees the last answer's status, and what came before it
+            earlier = ", ".join(f"{backend}: {outcome}" for backend, outcome in attempts[:-1])
+            last.message = f"{last.message} (every target failed; before: {earlier})"
+            last.args = (last.message,)
         raise last
 
     def _order(self, route: ModelRoute) -> list[Target]:

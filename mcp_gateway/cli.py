@@ -264,6 +264,13 @@ def _config_check(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no upstreams"
     print(f"{args.file}: ok ({len(config.upstreams)} upstream(s): {summary})")
     print(f"auth: {_auth_summary(config)}")
+    if config.llm is not None:
+        llm = config.llm
+        backends = ", ".join(f"{name}={backend.provider}" for name, backend in llm.backends.items()) or "none"
+        line = f"llm: {len(llm.backends)} backend(s) ({backends}), {len(llm.models)} model route(s)"
+        if llm.sampling_model:
+            line += f", MCP sampling answered with '{llm.sampling_model}'"
+        print(line)
     return 0
 
 
