@@ -26,19 +26,46 @@ def error_body(exc: BridgeError) -> bytes:
     return orjson.dumps(translate.error_body(exc.status, exc.message))
 
 
+def _native_headers(exchange: Exchange, extra: dict[str, str] | None) -> dict[str, str] | None:
+    """What an Anthropic backend gets from the client's own headers: the betas it opted into."""
+    beta = exchange.headers.get(b"anthropic-beta")
+    if beta is None:
+        return extra
+    return {**(extra or {}), "anthropic-beta": beta.decode("latin-1")}
+
+
+async def count_tokens(bridge: Bridge, exchange: Exchange, send: Any, receive: Any) -> None:
+    """`/v1/messages/count_tokens`, answered by an Anthropic backend (others have no such endpoint)."""
+    request = exchange.request
+    required(request, "messages", list)
+    resolved = bridge.resolve(exchange)
+    await bridge.hooks.admit(exchange)
+    extra = _native_headers(exchange, bridge.hooks.outgoing_headers(exchange))
+
+    async def operation(provider: Provider, model: str) -> Answer | Stream:
+        return await provider.native("count_tokens", request, model, False, extra)
+
+    result, served = await bridge.router.serve(resolved, operation)
+    exchange.served_by(served)
+    assert isinstance(result, Answer)
+    exchange.response = result.data
+    await http.send_json(send, 200, result.body or orjson.dumps(result.data), backend_headers(served))
+
+
 async def messages(bridge: Bridge, exchange: Exchange, send: Any, receive: Any) -> None:
     request = exchange.request
     required(request, "messages", list)
     resolved = bridge.resolve(exchange)
     await bridge.hooks.admit(exchange)
     extra = bridge.hooks.outgoing_headers(exchange)
+    native_extra = _native_headers(exchange, extra)
     stream = exchange.stream
     chat: dict[str, Any] | None = None  # the canonical request, made once if a non-Anthropic backend serves
 
     async def operation(provider: Provider, model: str) -> Answer | Stream:
         nonlocal chat
         if provider.speaks == "anthropic":
-            return await provider.native("messages", request, model, stream, extra)
+            return await provider.native("messages", request, model, stream, native_extra)
         if chat is None:
             chat = translate.chat_request(request)
         if stream:

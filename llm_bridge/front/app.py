@@ -21,6 +21,7 @@ ROUTES: dict[str, tuple[str, str, Handler]] = {
     "/v1/embeddings": ("embeddings", "openai", openai.embeddings),
     "/v1/responses": ("responses", "openai", openai.responses),
     "/v1/messages": ("messages", "anthropic", anthropic.messages),
+    "/v1/messages/count_tokens": ("count_tokens", "anthropic", anthropic.count_tokens),
 }
 MODELS = "/v1/models"
 

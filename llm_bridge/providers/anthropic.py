@@ -26,6 +26,7 @@ class AnthropicProvider(Provider):
         await super().start()
         base = (self.config.base_url or DEFAULT_BASE_URLS["anthropic"]).rstrip("/")
         self._url = f"{base}/v1/messages"
+        self._count_url = f"{base}/v1/messages/count_tokens"
         self._headers = {"content-type": "application/json", "anthropic-version": API_VERSION, **self.config.headers}
         if self.config.api_key:
             self._headers["x-api-key"] = self.config.api_key
@@ -44,10 +45,13 @@ class AnthropicProvider(Provider):
     async def native(
         self, operation: str, request: dict[str, Any], model: str, stream: bool, extra: Headers = None
     ) -> Answer | Stream:
-        if operation != "messages":
+        if operation not in ("messages", "count_tokens"):
             raise self.unsupported(operation)
         outgoing = request if request.get("model") == model else {**request, "model": model}
         body = orjson.dumps(outgoing)
+        if operation == "count_tokens":
+            payload, data = await self.post(self._count_url, body, merged(self._headers, extra), _read_error)
+            return Answer(data, payload)
         if not stream:
             payload, data = await self.post(self._url, body, merged(self._headers, extra), _read_error)
             return Answer(data, payload)

@@ -134,3 +134,25 @@ def test_errors_reach_anthropic_clients_in_their_shape(llm_gateway: Gateway) -> 
 def test_anthropic_model_list(llm_gateway: Gateway) -> None:
     names = [m.id for m in client(llm_gateway).models.list()]
     assert "gpt-echo" in names
+
+
+def test_count_tokens_and_betas_reach_an_anthropic_backend(llm_gateway: Gateway, recorded: Any) -> None:
+    count = client(llm_gateway).messages.count_tokens(
+        model="claude/basic", messages=[{"role": "user", "content": "Hello, how are you?"}]
+    )
+    assert count.input_tokens == native("count_tokens")["input_tokens"]
+    client(llm_gateway).messages.create(
+        model="claude/basic",
+        max_tokens=10,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"anthropic-beta": "context-1m-2025-08-07"},
+    )
+    counted, created = recorded()
+    assert counted["path"] == "/v1/messages/count_tokens" and counted["body"]["model"] == "basic"
+    assert counted["headers"]["x-api-key"] == "ant-key"
+    assert created["headers"]["anthropic-beta"] == "context-1m-2025-08-07"
+    with pytest.raises(anthropic.BadRequestError) as caught:  # other providers have no token counting
+        client(llm_gateway).messages.count_tokens(
+            model="replay/chat-basic", messages=[{"role": "user", "content": "x"}]
+        )
+    assert "count_tokens" in caught.value.body["error"]["message"]

@@ -167,6 +167,11 @@ async def anthropic_route(request: web.Request) -> web.StreamResponse:
     return await _sample_reply(request, SAMPLES / "anthropic" / f"{model}.json")
 
 
+async def count_tokens_route(request: web.Request) -> web.StreamResponse:
+    request.app["replay"].record(request, await request.read())
+    return await _sample_reply(request, SAMPLES / "anthropic" / "count_tokens.json")
+
+
 async def bedrock_route(request: web.Request) -> web.StreamResponse:
     from llm_bridge.aws.eventstream import encode_message
 
@@ -268,6 +273,7 @@ def make_app() -> web.Application:
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", openai_route)
     app.router.add_post("/openai/deployments/{deployment}/embeddings", openai_route)
     app.router.add_post("/v1/messages", anthropic_route)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens_route)
     app.router.add_post("/model/{model}/{operation}", bedrock_route)
     app.router.add_post("/v1beta/models/{target}", gemini_route)
     app.router.add_post("/v1/projects/{project}/locations/{location}/publishers/google/models/{target}", gemini_route)
