@@ -106,3 +106,23 @@ def test_client_leaving_mid_stream_is_logged_and_harmless(llm_gateway: Gateway) 
     assert (
         client(llm_gateway).chat.completions.create(model="gpt-echo", messages=HI).choices[0].message.content == "pong"
     )
+
+
+def test_a_client_leaving_a_long_stream_stops_the_backend_stream(
+    llm_gateway: Gateway, replay: str, recorded: Any
+) -> None:
+    started = time.time() - 0.01
+    url = f"http://127.0.0.1:{llm_gateway.port}/v1/chat/completions"
+    body = {"model": "replay/slow-stream", "messages": HI, "stream": True}
+    with httpx.stream("POST", url, json=body, headers={"authorization": f"Bearer {CLIENT_KEY}"}) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                break  # one chunk, then the client hangs up
+    left = time.time()
+    deadline = time.monotonic() + 2.5  # the whole stream would take 3 s
+    while time.monotonic() < deadline and not httpx.get(f"{replay}/_aborted").json():
+        time.sleep(0.05)
+    [aborted] = httpx.get(f"{replay}/_aborted").json()
+    assert aborted - left < 1.5
+    entry = log_entry(llm_gateway, "replay/slow-stream", started, True)
+    assert entry["error"] == 499 and entry["backend"] == "replay"

@@ -56,6 +56,7 @@ def _echo_stream(include_usage: bool) -> list[bytes]:
 class Replay:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.aborted: list[float] = []  # when a client left a slow stream early
         self._cassettes: dict[str, dict[str, Any]] = {}
 
     def record(self, request: web.Request, body: bytes) -> Any:
@@ -111,6 +112,21 @@ async def openai_route(request: web.Request) -> web.StreamResponse:
     fault = await _fault(model, request, stream)
     if fault is not None:
         return fault
+    if model == "slow-stream" and stream:  # 30 chunks, 100 ms apart; notes a client that left early
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        base = {"id": "chatcmpl-slow", "object": "chat.completion.chunk", "created": 1, "model": "slow-1"}
+        try:
+            for i in range(30):
+                delta = {"role": "assistant", "content": f"{i} "} if i == 0 else {"content": f"{i} "}
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+                await asyncio.sleep(0.1)
+            await response.write(b"data: [DONE]\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            replay.aborted.append(time.time())
+            raise
+        return response
     if model == "echo":
         if not stream:
             return web.Response(body=_ECHO_BODY, content_type="application/json")
@@ -258,8 +274,13 @@ async def list_requests(request: web.Request) -> web.Response:
     return web.json_response(request.app["replay"].requests)
 
 
+async def list_aborted(request: web.Request) -> web.Response:
+    return web.json_response(request.app["replay"].aborted)
+
+
 async def clear_requests(request: web.Request) -> web.Response:
     request.app["replay"].requests.clear()
+    request.app["replay"].aborted.clear()
     return web.json_response({"cleared": True})
 
 
@@ -279,6 +300,7 @@ def make_app() -> web.Application:
     app.router.add_post("/v1/projects/{project}/locations/{location}/publishers/google/models/{target}", gemini_route)
     app.router.add_get("/_requests", list_requests)
     app.router.add_delete("/_requests", clear_requests)
+    app.router.add_get("/_aborted", list_aborted)
     return app
 
 
