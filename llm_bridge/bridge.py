@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+from .assemble import StreamAssembler
 from .config import BridgeConfig
 from .errors import BridgeError
 from .exchange import Exchange, Hooks, OpenHooks
@@ -73,8 +74,7 @@ class Bridge:
             answer, served = await self.router.serve(resolved, lambda p, m: p.chat(request, m, extra))
             exchange.served_by(served)
             data = answer.data
-            exchange.response, exchange.response_model = data, data.get("model") or served.model
-            self.account(exchange, Usage.of(data.get("usage")))
+            self.answered(exchange, data, Usage.of(data.get("usage")), served.model)
             return data
         except BridgeError as exc:
             exchange.error, exchange.status = exc, exc.status
@@ -93,6 +93,25 @@ class Bridge:
         if not exchange.settled:
             exchange.settled = True
             await self.hooks.spend(exchange)
+
+    def answered(self, exchange: Exchange, data: dict[str, Any], usage: Usage | None, model: str | None) -> None:
+        """A whole answer, as the exchange records it: the response, the model that answered (`model` when the
+        answer names none), usage and cost."""
+        exchange.response = data
+        exchange.response_model = data.get("model") or model
+        self.account(exchange, usage)
+
+    def observe(self, exchange: Exchange, chunk: dict[str, Any], assembler: StreamAssembler | None) -> None:
+        """One canonical stream chunk, as the exchange records it: usage, the response model, the first token."""
+        usage = chunk.get("usage")
+        if usage:
+            self.account(exchange, Usage.of(usage))
+        if exchange.response_model is None and chunk.get("model"):
+            exchange.response_model = chunk["model"]
+        if exchange.first_token is None and chunk.get("choices"):
+            exchange.first_token = time.monotonic()
+        if assembler is not None:
+            assembler.add(chunk)
 
     def account(self, exchange: Exchange, usage: Usage | None) -> None:
         exchange.usage = usage

@@ -3,8 +3,6 @@ canonical model to every other backend, streaming included."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import orjson
@@ -13,7 +11,7 @@ from ..assemble import StreamAssembler
 from ..bridge import Bridge
 from ..errors import BridgeError
 from ..exchange import Exchange
-from ..providers.base import Answer, Chunk, Provider, Stream
+from ..providers.base import Answer, Provider, Stream
 from ..translate import anthropic as translate
 from ..translate.anthropic_stream import StreamFromChat, StreamToChat
 from ..usage import Usage
@@ -78,9 +76,7 @@ async def messages(bridge: Bridge, exchange: Exchange, send: Any, receive: Any) 
     if isinstance(result, Answer):
         data = result.data
         canonical = translate.chat_response(data) if native else data
-        exchange.response = canonical
-        exchange.response_model = canonical.get("model") or served.model
-        bridge.account(exchange, Usage.of(canonical.get("usage")))
+        bridge.answered(exchange, canonical, Usage.of(canonical.get("usage")), served.model)
         body = result.body if native and result.body else orjson.dumps(translate.anthropic_response(canonical))
         await bridge.settle(exchange)
         await http.send_json(send, 200, body, backend_headers(served))
@@ -102,15 +98,10 @@ async def _pump(
     to_chat = StreamToChat(include_usage=True) if native else None
     to_anthropic = None if native else StreamFromChat(exchange.original_model)
     assembler = StreamAssembler() if bridge.record_responses else None
-    await http.start_stream(send, headers)
-    async with http.client_watch(receive) as gone:
+
+    async def forward() -> None:
         try:
-            first = stream.first
-            pending = [first] if first is not None else []
-            while True:
-                chunk: Chunk | None = pending.pop() if pending else await anext(stream.chunks, None)
-                if chunk is None:
-                    break
+            async for chunk in stream.each():
                 if to_chat is not None:
                     canonical = to_chat.feed(chunk.event or chunk.data.get("type", ""), chunk.data)
                     await http.send_event(send, chunk.raw or _event(chunk.event or "", chunk.data))
@@ -119,37 +110,19 @@ async def _pump(
                     for name, event in to_anthropic.feed(chunk.data):  # type: ignore[union-attr]
                         await http.send_event(send, _event(name, event))
                 for data in canonical:
-                    _observe(bridge, exchange, data, assembler)
+                    bridge.observe(exchange, data, assembler)
             if to_anthropic is not None:
                 for name, event in to_anthropic.finish():
                     await http.send_event(send, _event(name, event))
-        except BridgeError as exc:
-            exchange.error, exchange.status = exc, exc.status
-            await http.end_stream(send, _event("error", translate.error_body(exc.status, exc.message)))
-            return
-        except asyncio.CancelledError:
-            if not gone.is_set():
-                raise
-            http.client_gone(exchange)
-            return
         finally:
-            await stream.close()
             if assembler is not None:
                 exchange.response = assembler.result()
-    await bridge.settle(exchange)
-    await http.end_stream(send)
+
+    await http.relay(bridge, exchange, stream, send, receive, headers, forward, _stream_error)
 
 
-def _observe(bridge: Bridge, exchange: Exchange, data: dict[str, Any], assembler: StreamAssembler | None) -> None:
-    usage = data.get("usage")
-    if usage:
-        bridge.account(exchange, Usage.of(usage))
-    if exchange.response_model is None and data.get("model"):
-        exchange.response_model = data["model"]
-    if exchange.first_token is None and data.get("choices"):
-        exchange.first_token = time.monotonic()
-    if assembler is not None:
-        assembler.add(data)
+def _stream_error(exc: BridgeError) -> bytes:
+    return _event("error", translate.error_body(exc.status, exc.message))
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..errors import BridgeError
 from ..exchange import Exchange
+from ..providers.base import Stream
+
+if TYPE_CHECKING:
+    from ..bridge import Bridge
 
 MAX_BODY = 32 * 1024 * 1024  # requests carry images and long histories
 _WATCH_AFTER = 0.05
@@ -96,6 +100,39 @@ async def client_watch(receive: Any) -> AsyncIterator[asyncio.Event]:
         later.cancel()
         for task in watcher:
             task.cancel()
+
+
+async def relay(
+    bridge: Bridge,
+    exchange: Exchange,
+    stream: Stream,
+    send: Any,
+    receive: Any,
+    headers: list[tuple[bytes, bytes]],
+    forward: Callable[[], Awaitable[None]],
+    error_event: Callable[[BridgeError], bytes],
+    last: bytes = b"",
+) -> None:
+    """Send a backend stream to the client: `forward` sends its events; a backend failing mid-stream ends the
+    stream with `error_event` (the front's own shape), a client that leaves stops it, and usage is settled
+    before the `last` bytes go out."""
+    await start_stream(send, headers)
+    async with client_watch(receive) as gone:
+        try:
+            await forward()
+        except BridgeError as exc:
+            exchange.error, exchange.status = exc, exc.status
+            await end_stream(send, error_event(exc))
+            return
+        except asyncio.CancelledError:
+            if not gone.is_set():
+                raise
+            client_gone(exchange)
+            return
+        finally:
+            await stream.close()
+    await bridge.settle(exchange)
+    await end_stream(send, last)
 
 
 def required(request: dict[str, Any], field: str, kind: type) -> Any:

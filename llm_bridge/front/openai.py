@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -14,7 +12,7 @@ from ..assemble import StreamAssembler
 from ..bridge import Bridge
 from ..errors import BridgeError
 from ..exchange import Exchange
-from ..providers.base import Answer, Chunk, Stream
+from ..providers.base import Answer, Stream
 from ..router import Served
 from ..usage import Usage
 from . import http
@@ -37,9 +35,7 @@ async def chat_completions(bridge: Bridge, exchange: Exchange, send: Any, receiv
         answer, served = await bridge.router.serve(resolved, lambda p, m: p.chat(request, m, extra))
         exchange.served_by(served)
         data = answer.data
-        exchange.response_model = data.get("model") or served.model
-        exchange.response = data
-        bridge.account(exchange, Usage.of(data.get("usage")))
+        bridge.answered(exchange, data, Usage.of(data.get("usage")), served.model)
         body = answer.body if answer.body is not None else orjson.dumps(data)
         await bridge.settle(exchange)
         await http.send_json(send, 200, body, backend_headers(served))
@@ -47,48 +43,26 @@ async def chat_completions(bridge: Bridge, exchange: Exchange, send: Any, receiv
     stream, served = await bridge.router.serve(resolved, lambda p, m: p.chat_stream(request, m, extra))
     exchange.served_by(served)
     wants_usage = bool((request.get("stream_options") or {}).get("include_usage"))
-    await pump(bridge, exchange, stream, send, receive, served, wants_usage)
-
-
-async def pump(
-    bridge: Bridge, exchange: Exchange, stream: Stream, send: Any, receive: Any, served: Served, wants_usage: bool
-) -> None:
-    """Forward a chat stream; read usage, the response model and the first token on the way."""
     assembler = StreamAssembler() if bridge.record_responses else None
-    await http.start_stream(send, backend_headers(served))
-    async with http.client_watch(receive) as gone:
+
+    async def forward() -> None:
+        """Chunks go out as they came; usage, the response model and the first token are read on the way."""
         try:
-            async for chunk in _with_first(stream):
+            async for chunk in stream.each():
                 data = chunk.data
-                usage = data.get("usage")
-                if usage:
-                    bridge.account(exchange, Usage.of(usage))
-                if exchange.response_model is None and data.get("model"):
-                    exchange.response_model = data["model"]
-                if assembler is not None:
-                    assembler.add(data)
-                choices = data.get("choices")
-                if not choices:
-                    if usage and not wants_usage:
-                        continue  # the usage chunk the bridge asked for on its own account
-                elif exchange.first_token is None:
-                    exchange.first_token = time.monotonic()
+                bridge.observe(exchange, data, assembler)
+                if not data.get("choices") and data.get("usage") and not wants_usage:
+                    continue  # the usage chunk the bridge asked for on its own account
                 await http.send_event(send, chunk.raw or b"data: " + orjson.dumps(data) + b"\n\n")
-        except BridgeError as exc:
-            exchange.error, exchange.status = exc, exc.status
-            await http.end_stream(send, b"data: " + exc.openai_body() + b"\n\n")
-            return
-        except asyncio.CancelledError:
-            if not gone.is_set():
-                raise
-            http.client_gone(exchange)
-            return
         finally:
-            await stream.close()
             if assembler is not None:
                 exchange.response = assembler.result()
-    await bridge.settle(exchange)
-    await http.end_stream(send, _DONE)
+
+    await http.relay(bridge, exchange, stream, send, receive, backend_headers(served), forward, _chat_error, _DONE)
+
+
+def _chat_error(exc: BridgeError) -> bytes:
+    return b"data: " + exc.openai_body() + b"\n\n"
 
 
 async def embeddings(bridge: Bridge, exchange: Exchange, send: Any, receive: Any) -> None:
@@ -101,9 +75,7 @@ async def embeddings(bridge: Bridge, exchange: Exchange, send: Any, receive: Any
     answer, served = await bridge.router.serve(resolved, lambda p, m: p.embeddings(request, m, extra))
     exchange.served_by(served)
     data = answer.data
-    exchange.response_model = data.get("model") or served.model
-    exchange.response = data
-    bridge.account(exchange, Usage.of(data.get("usage")))
+    bridge.answered(exchange, data, Usage.of(data.get("usage")), served.model)
     await bridge.settle(exchange)
     await http.send_json(send, 200, answer.body or orjson.dumps(data), backend_headers(served))
 
@@ -122,40 +94,28 @@ async def responses(bridge: Bridge, exchange: Exchange, send: Any, receive: Any)
     result, served = await bridge.router.serve(resolved, operation)
     exchange.served_by(served)
     if isinstance(result, Answer):
-        exchange.response = result.data
-        exchange.response_model = result.data.get("model")
-        bridge.account(exchange, responses_usage(result.data.get("usage")))
+        bridge.answered(exchange, result.data, responses_usage(result.data.get("usage")), None)
         await bridge.settle(exchange)
         await http.send_json(send, 200, result.body or orjson.dumps(result.data), backend_headers(served))
         return
-    await http.start_stream(send, backend_headers(served))
-    async with http.client_watch(receive) as gone:
-        try:
-            async for chunk in _with_first(result):
-                event = chunk.data
-                kind = event.get("type", "")
-                if exchange.first_token is None and kind.endswith(".delta"):
-                    exchange.first_token = time.monotonic()
-                if kind in ("response.completed", "response.incomplete", "response.failed"):
-                    body = event.get("response") or {}
-                    exchange.response = body
-                    exchange.response_model = body.get("model")
-                    bridge.account(exchange, responses_usage(body.get("usage")))
-                await http.send_event(send, chunk.raw or b"data: " + orjson.dumps(event) + b"\n\n")
-        except BridgeError as exc:
-            exchange.error, exchange.status = exc, exc.status
-            error = {"type": "error", "code": exc.code or exc.type, "message": exc.message, "param": None}
-            await http.end_stream(send, b"event: error\ndata: " + orjson.dumps(error) + b"\n\n")
-            return
-        except asyncio.CancelledError:
-            if not gone.is_set():
-                raise
-            http.client_gone(exchange)
-            return
-        finally:
-            await result.close()
-    await bridge.settle(exchange)
-    await http.end_stream(send)
+
+    async def forward() -> None:
+        async for chunk in result.each():
+            event = chunk.data
+            kind = event.get("type", "")
+            if exchange.first_token is None and kind.endswith(".delta"):
+                exchange.first_token = time.monotonic()
+            if kind in ("response.completed", "response.incomplete", "response.failed"):
+                body = event.get("response") or {}
+                bridge.answered(exchange, body, responses_usage(body.get("usage")), None)
+            await http.send_event(send, chunk.raw or b"data: " + orjson.dumps(event) + b"\n\n")
+
+    await http.relay(bridge, exchange, result, send, receive, backend_headers(served), forward, _responses_error)
+
+
+def _responses_error(exc: BridgeError) -> bytes:
+    error = {"type": "error", "code": exc.code or exc.type, "message": exc.message, "param": None}
+    return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
 
 
 def responses_usage(usage: Any) -> Usage | None:
@@ -188,10 +148,3 @@ def _model(bridge: Bridge, name: str, anthropic_shape: bool) -> dict[str, Any]:
     resolved = bridge.router.resolve(name)
     owner = resolved.route.targets[0].backend if resolved is not None else "gateway"
     return {"id": name, "object": "model", "created": 0, "owned_by": owner}
-
-
-async def _with_first(stream: Stream) -> AsyncIterator[Chunk]:
-    if stream.first is not None:
-        yield stream.first
-    async for chunk in stream.chunks:
-        yield chunk

@@ -45,6 +45,13 @@ class Stream:
     first: Chunk | None
     meta: dict[str, Any] = field(default_factory=dict)  # what the provider learnt opening it (e.g. model)
 
+    async def each(self) -> AsyncIterator[Chunk]:
+        """Every chunk: the one that opened the stream, then the rest."""
+        if self.first is not None:
+            yield self.first
+        async for chunk in self.chunks:
+            yield chunk
+
     async def close(self) -> None:
         """Release the backend connection now (a stream left early is not read to its end)."""
         aclose = getattr(self.chunks, "aclose", None)
