@@ -25,7 +25,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusC
 from .export_process import PipeSpanExporter
 from .openinference import Recording
 from .tracing_context import Propagation
-from .tracing_mcp import result_attributes, tool_error_text
+from .tracing_mcp import failure, meta_with, result_attributes
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +205,7 @@ class LeanMcpSpan:
         return dict(self._carrier)
 
     def meta(self, meta: dict[str, Any] | None) -> dict[str, Any]:
-        fields = self._owner.propagation.fields
-        out = {k: v for k, v in meta.items() if k not in fields} if meta else {}
-        out.update(self.headers())
-        return out
+        return meta_with(meta, self._owner.propagation.fields, self.headers())
 
     def finish(
         self,
@@ -227,14 +224,9 @@ class LeanMcpSpan:
         attributes.update(
             result_attributes(self._method, result, error_code=error_code, is_error=is_error, recording=self._recording)
         )
-        code, description = _UNSET, None
-        if error_code is not None:
-            code, description = _ERROR, error_message
-        elif is_error:
-            code = _ERROR
-            description = error_message
-            if description is None and not self._recording.hide_outputs:
-                description = tool_error_text(result)
+        failed, description = failure(
+            result, error_code=error_code, error_message=error_message, is_error=is_error, recording=self._recording
+        )
         context, parent = self._context, self._parent
         self._owner.sink.add(
             (
@@ -249,7 +241,7 @@ class LeanMcpSpan:
                 attributes,
                 [],
                 [(link.trace_id, link.span_id, {}) for link in self._links],
-                code,
+                _ERROR if failed else _UNSET,
                 description,
                 self._owner.scope,
             )

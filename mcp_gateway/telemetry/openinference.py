@@ -46,7 +46,7 @@ from .openinference_messages import (
     tool_schema_attributes,
 )
 
-__all__ = ["REDACTED_VALUE", "Recording", "embedding_attributes", "llm_attributes", "tool_attributes"]
+__all__ = ["REDACTED_VALUE", "Recording", "embedding_attributes", "llm_attributes", "record_value", "tool_attributes"]
 
 log = logging.getLogger(__name__)
 
@@ -268,9 +268,13 @@ def tool_attributes(
     if parameters is not None:
         attributes[SpanAttributes.TOOL_PARAMETERS] = parameters if isinstance(parameters, str) else dumps(parameters)
     if arguments is not None:
-        _value(attributes, SpanAttributes.INPUT_VALUE, SpanAttributes.INPUT_MIME_TYPE, arguments, recording.hide_inputs)
+        record_value(
+            attributes, SpanAttributes.INPUT_VALUE, SpanAttributes.INPUT_MIME_TYPE, arguments, recording.hide_inputs
+        )
     if result is not None:
-        _value(attributes, SpanAttributes.OUTPUT_VALUE, SpanAttributes.OUTPUT_MIME_TYPE, result, recording.hide_outputs)
+        record_value(
+            attributes, SpanAttributes.OUTPUT_VALUE, SpanAttributes.OUTPUT_MIME_TYPE, result, recording.hide_outputs
+        )
     return attributes
 
 
@@ -299,7 +303,8 @@ def _output(attributes: dict[str, Any], response: dict[str, Any], rec: Recording
         attributes[SpanAttributes.OUTPUT_MIME_TYPE] = _JSON
 
 
-def _value(attributes: dict[str, Any], value_key: str, mime_key: str, value: Any, hide: bool) -> None:
+def record_value(attributes: dict[str, Any], value_key: str, mime_key: str, value: Any, hide: bool) -> None:
+    """Typed as `get_input_attributes` does; hidden means REDACTED and no mime type (TraceConfig.mask)."""
     if hide:
         attributes[value_key] = REDACTED_VALUE
     elif isinstance(value, str | bool | int | float):

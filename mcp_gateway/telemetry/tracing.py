@@ -126,48 +126,9 @@ class Tracing:
         `session_id` the agent's session (session.id), `mcp_session_id` the transport's (Mcp-Session-Id)."""
         if not self.enabled:
             return NOOP_MCP_SPAN
-        http_parent = otel_context.get_value(HTTP_PARENT, parent)
-        lean = self._lean
-        if lean is not None:
-            name = span_name(method, target)
-            lean_links = (http_parent,) if http_parent is not None else ()
-            context, parent_span, sampled = lean.start(name, parent)
-            lean_attributes = None
-            if sampled:
-                lean_attributes = request_attributes(
-                    method,
-                    target,
-                    request_id=request_id,
-                    mcp_session_id=mcp_session_id,
-                    protocol_version=protocol_version,
-                    transport=transport,
-                    tenant=tenant,
-                    subject=subject,
-                    session_id=session_id,
-                    upstream=upstream,
-                    tool=tool,
-                    arguments=arguments,
-                    recording=recording,
-                )
-            return LeanMcpSpan(
-                lean,
-                name,
-                method,
-                context,
-                parent_span,
-                parent,
-                lean_links,
-                start_time_ns or time.time_ns(),
-                recording,
-                lean_attributes,
-            )
-        links = (Link(http_parent),) if http_parent is not None else None
-        span = self._tracer.start_span(
-            span_name(method, target), context=parent, kind=SpanKind.SERVER, links=links, start_time=start_time_ns
-        )
-        attributes = None
-        if span.is_recording():  # a span the sampler dropped costs no attribute work
-            attributes = request_attributes(
+
+        def attributes() -> dict[str, Any]:
+            return request_attributes(
                 method,
                 target,
                 request_id=request_id,
@@ -182,7 +143,32 @@ class Tracing:
                 arguments=arguments,
                 recording=recording,
             )
-        return McpSpan(span, method, parent, recording, self._propagation, attributes)
+
+        http_parent = otel_context.get_value(HTTP_PARENT, parent)
+        lean = self._lean
+        if lean is not None:
+            name = span_name(method, target)
+            lean_links = (http_parent,) if http_parent is not None else ()
+            context, parent_span, sampled = lean.start(name, parent)
+            return LeanMcpSpan(
+                lean,
+                name,
+                method,
+                context,
+                parent_span,
+                parent,
+                lean_links,
+                start_time_ns or time.time_ns(),
+                recording,
+                attributes() if sampled else None,
+            )
+        links = (Link(http_parent),) if http_parent is not None else None
+        span = self._tracer.start_span(
+            span_name(method, target), context=parent, kind=SpanKind.SERVER, links=links, start_time=start_time_ns
+        )
+        # A span the sampler dropped costs no attribute work.
+        recorded = attributes() if span.is_recording() else None
+        return McpSpan(span, method, parent, recording, self._propagation, recorded)
 
     # -- LLM ------------------------------------------------------------------------------------------------------
 

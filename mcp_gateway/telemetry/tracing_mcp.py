@@ -44,7 +44,7 @@ from opentelemetry.semconv.attributes.network_attributes import (
 )
 from opentelemetry.trace import Span, Status, StatusCode
 
-from .openinference import Recording, tool_attributes
+from .openinference import Recording, record_value, tool_attributes
 from .openinference_messages import REDACTED_VALUE, dumps
 from .tracing_context import Propagation
 
@@ -116,13 +116,13 @@ def request_attributes(
     elif method == "resources/read":
         attributes = {_KIND: _RETRIEVER}
         if target:
-            _value(
+            record_value(
                 attributes, SpanAttributes.INPUT_VALUE, SpanAttributes.INPUT_MIME_TYPE, target, recording.hide_inputs
             )
     else:
         attributes = {_KIND: _CHAIN}
         if arguments is not None:
-            _value(
+            record_value(
                 attributes, SpanAttributes.INPUT_VALUE, SpanAttributes.INPUT_MIME_TYPE, arguments, recording.hide_inputs
             )
         if method == "prompts/get" and target:
@@ -162,7 +162,7 @@ def result_attributes(
         if method == "resources/read" and isinstance(result, dict):
             _documents(attributes, result.get("contents"), recording.hide_outputs)
         else:
-            _value(
+            record_value(
                 attributes, SpanAttributes.OUTPUT_VALUE, SpanAttributes.OUTPUT_MIME_TYPE, result, recording.hide_outputs
             )
     if error_code is not None:
@@ -173,6 +173,28 @@ def result_attributes(
     return attributes
 
 
+def failure(
+    result: Any, *, error_code: int | None, error_message: str | None, is_error: bool, recording: Recording
+) -> tuple[bool, str | None]:
+    """(failed?, the status description): a JSON-RPC error's message; for a tool error its own words, unless
+    outputs are hidden."""
+    if error_code is not None:
+        return True, error_message
+    if not is_error:
+        return False, None
+    if error_message is None and not recording.hide_outputs:
+        return True, tool_error_text(result)
+    return True, error_message
+
+
+def meta_with(meta: dict[str, Any] | None, fields: frozenset[str], carrier: dict[str, str]) -> dict[str, Any]:
+    """A copy of `params._meta` carrying a span's context, unprefixed (MCP SEP-414). The client's own trace keys
+    are replaced: the upstream's parent is the gateway's span, not the client's."""
+    out = {k: v for k, v in meta.items() if k not in fields} if meta else {}
+    out.update(carrier)
+    return out
+
+
 def tool_error_text(result: Any) -> str | None:
     """The first text block of an isError CallToolResult: the error's own words, for the span status."""
     if not isinstance(result, dict) or not isinstance(content := result.get("content"), list):
@@ -181,18 +203,6 @@ def tool_error_text(result: Any) -> str | None:
         if isinstance(block, dict) and block.get("type") == "text" and isinstance(text := block.get("text"), str):
             return text
     return None
-
-
-def _value(attributes: dict[str, Any], value_key: str, mime_key: str, value: Any, hide: bool) -> None:
-    """Typed as `get_input_attributes` does; hidden means REDACTED and no mime type (TraceConfig.mask)."""
-    if hide:
-        attributes[value_key] = REDACTED_VALUE
-    elif isinstance(value, str | bool | int | float):
-        attributes[value_key] = str(value)
-        attributes[mime_key] = _TEXT
-    else:
-        attributes[value_key] = dumps(value)
-        attributes[mime_key] = _JSON
 
 
 def _documents(attributes: dict[str, Any], contents: Any, hide: bool) -> None:
@@ -264,12 +274,7 @@ class McpSpan:
         return dict(self._carrier)
 
     def meta(self, meta: dict[str, Any] | None) -> dict[str, Any]:
-        """A copy of `params._meta` carrying this span's context, unprefixed (MCP SEP-414). The client's own
-        trace keys are replaced: the upstream's parent is the gateway's span, not the client's."""
-        fields = self._propagation.fields
-        out = {k: v for k, v in meta.items() if k not in fields} if meta else {}
-        out.update(self.headers())
-        return out
+        return meta_with(meta, self._propagation.fields, self.headers())
 
     def finish(
         self,
@@ -291,13 +296,11 @@ class McpSpan:
                 )
             )
             span.set_attributes(attributes)
-            if error_code is not None:
-                span.set_status(Status(StatusCode.ERROR, error_message))
-            elif is_error:
-                message = error_message
-                if message is None and not self._recording.hide_outputs:
-                    message = tool_error_text(result)
-                span.set_status(Status(StatusCode.ERROR, message))
+            failed, description = failure(
+                result, error_code=error_code, error_message=error_message, is_error=is_error, recording=self._recording
+            )
+            if failed:
+                span.set_status(Status(StatusCode.ERROR, description))
         span.end()
 
 
