@@ -12,8 +12,8 @@ from .config import BridgeConfig
 from .errors import BridgeError
 from .exchange import Exchange, Hooks, OpenHooks
 from .providers import create_provider
-from .providers.base import Provider
-from .router import Resolved, Router
+from .providers.base import Answer, Provider
+from .router import Resolved, Router, Served
 from .usage import PriceTable, Usage
 
 log = logging.getLogger("llm_bridge")
@@ -70,12 +70,8 @@ class Bridge:
         try:
             resolved = self.resolve(exchange)
             await self.hooks.admit(exchange)
-            extra = self.hooks.outgoing_headers(exchange)
-            answer, served = await self.router.serve(resolved, lambda p, m: p.chat(request, m, extra))
-            exchange.served_by(served)
-            data = answer.data
-            self.answered(exchange, data, Usage.of(data.get("usage")), served.model)
-            return data
+            answer, _ = await self.chat(exchange, resolved, self.hooks.outgoing_headers(exchange))
+            return answer.data
         except BridgeError as exc:
             exchange.error, exchange.status = exc, exc.status
             raise
@@ -83,6 +79,14 @@ class Bridge:
             exchange.ended = time.monotonic()
             await self.settle(exchange)
             await self.hooks.finish(exchange)
+
+    async def chat(self, exchange: Exchange, resolved: Resolved, extra: dict[str, str] | None) -> tuple[Answer, Served]:
+        """A whole chat completion of the exchange's (canonical) request, recorded on the exchange."""
+        request = exchange.request
+        answer, served = await self.router.serve(resolved, lambda p, m: p.chat(request, m, extra))
+        exchange.served_by(served)
+        self.answered(exchange, answer.data, Usage.of(answer.data.get("usage")), served.model)
+        return answer, served
 
     def models(self, caller: Any) -> list[str]:
         return [name for name in self.router.names() if self.hooks.may_use(caller, name)]

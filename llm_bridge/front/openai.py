@@ -32,11 +32,8 @@ async def chat_completions(bridge: Bridge, exchange: Exchange, send: Any, receiv
     await bridge.hooks.admit(exchange)
     extra = bridge.hooks.outgoing_headers(exchange)
     if not exchange.stream:
-        answer, served = await bridge.router.serve(resolved, lambda p, m: p.chat(request, m, extra))
-        exchange.served_by(served)
-        data = answer.data
-        bridge.answered(exchange, data, Usage.of(data.get("usage")), served.model)
-        body = answer.body if answer.body is not None else orjson.dumps(data)
+        answer, served = await bridge.chat(exchange, resolved, extra)
+        body = answer.body if answer.body is not None else orjson.dumps(answer.data)
         await bridge.settle(exchange)
         await http.send_json(send, 200, body, backend_headers(served))
         return
