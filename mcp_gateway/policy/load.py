@@ -41,6 +41,10 @@ def load_policies(directory: str | Path) -> PolicyEngine:
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
+        if not policy.model_fields_set:
+            # Most likely a file caught mid-write or truncated: applying it would silently drop what it held.
+            problems.append(f"{source}:1: the file sets nothing (empty, or comments only); delete it to drop it")
+            continue
         lines: dict[int, int] = {}
         for index, rule in enumerate(policy.rules):
             lines[index] = line_of(text, ("rules", index))

@@ -17,6 +17,8 @@ from .load import PolicyError, load_policies, policy_files
 log = logging.getLogger("mcp_gateway.policy")
 
 _POLL_SECONDS = 0.25
+_SETTLE_SECONDS = 0.05  # a change is loaded once the files hold still this long ...
+_SETTLE_TRIES = 20  # ... or after this many settle intervals of steady change
 
 
 class PolicyReloader:
@@ -25,7 +27,9 @@ class PolicyReloader:
         directory: Path,
         install: Callable[[PolicyEngine], Awaitable[None]],
         on_result: Callable[[bool], None] | None = None,
+        settle: float = _SETTLE_SECONDS,
     ) -> None:
+        self._settle = settle
         self._on_result = on_result  # told of every load: True applied, False rejected (the reload metric)
         self.directory = directory
         self._install = install
@@ -49,7 +53,7 @@ class PolicyReloader:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(_POLL_SECONDS)
-            stamp = self._fingerprint()
+            stamp = await self._settled()
             if stamp == self._stamp:
                 continue
             self._stamp = stamp
@@ -75,6 +79,20 @@ class PolicyReloader:
         }
         if self._on_result is not None:
             self._on_result(True)
+
+    async def _settled(self) -> tuple[Any, ...]:
+        """The directory's fingerprint once it holds still. An editor that rewrites a file in place
+        (truncate, then write) can be caught between the two; loading then would apply half a file."""
+        stamp = self._fingerprint()
+        for _ in range(_SETTLE_TRIES):
+            if stamp == self._stamp:
+                return stamp
+            await asyncio.sleep(self._settle)
+            again = self._fingerprint()
+            if again == stamp:
+                return stamp
+            stamp = again
+        return stamp  # still changing: load what is there; the next poll catches up
 
     def _fingerprint(self) -> tuple[Any, ...]:
         try:
