@@ -1,16 +1,21 @@
-"""Streamable HTTP upstream (both eras): one keep-alive connection pool per upstream, POST per message."""
+"""Streamable HTTP upstream (both eras): one keep-alive connection pool per upstream, POST per message.
+
+POSTs (every request and notification) go through the lean `http1` client; the long-lived GET stream,
+stream resumption and the closing DELETE use aiohttp."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
 
 from ..jsonrpc import UPSTREAM_ERROR, McpError
+from .http1 import Http1Error, Http1Pool
 from .relay import Relay
 from .sse import SseDecoder
 from .transport import Transport, UpstreamGone
@@ -37,6 +42,7 @@ class StreamableHttpTransport(Transport):
         self._auth_headers: dict[str, str] = {}
         self._connect_timeout = connect_timeout
         self._http: aiohttp.ClientSession | None = None
+        self._posts: Http1Pool | None = None
         self._listener: asyncio.Task[None] | None = None
         self._post_headers: dict[str, str] = {}
         self.last_session_id: str | None = None
@@ -65,6 +71,7 @@ class StreamableHttpTransport(Transport):
         self._http = aiohttp.ClientSession(
             connector=connector, timeout=timeout, auto_decompress=True, skip_auto_headers=("User-Agent",)
         )
+        self._posts = Http1Pool(self.url, self._connect_timeout)
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -72,42 +79,44 @@ class StreamableHttpTransport(Transport):
             raise UpstreamGone(self.name, self.close_reason or "not connected")
         return self._http
 
+    @property
+    def posts(self) -> Http1Pool:
+        if self._posts is None or self.closed.is_set():
+            raise UpstreamGone(self.name, self.close_reason or "not connected")
+        return self._posts
+
     async def exchange(
         self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
     ) -> dict[str, Any]:
-        request_headers = {**self._post_headers, **headers} if headers else self._post_headers
         try:
-            async with self.http.post(self.url, data=orjson.dumps(message), headers=request_headers) as response:
-                return await self._read_answer(response, message.get("id"), related)
-        except aiohttp.ClientError as exc:
-            raise self._failed(exc) from None
-
-    async def _read_answer(
-        self, response: aiohttp.ClientResponse, request_id: Any, related: Relay | None
-    ) -> dict[str, Any]:
-        content_type = response.headers.get("content-type", "")
-        session_id = response.headers.get("mcp-session-id")
-        if session_id:
-            self.last_session_id = session_id
-        if response.status == 404 and "mcp-session-id" in self._session_headers:
-            raise SessionExpired(self.name)
-        if content_type.startswith("text/event-stream") and response.status == 200:
-            decoder = SseDecoder()
-            answer = await self._read_events(response, decoder, request_id, related)
-            if answer is not None:
-                return answer
-            return await self._resume(decoder, request_id, related)
-        body = await response.read()
-        message = _parse(body) if body else None
-        if message is not None and "method" not in message and ("result" in message or "error" in message):
-            return message
+            async with self.posts.post(self._post_headers, orjson.dumps(message), headers) as response:
+                content_type = response.headers.get("content-type", "")
+                session_id = response.headers.get("mcp-session-id")
+                if session_id:
+                    self.last_session_id = session_id
+                if response.status == 404 and "mcp-session-id" in self._session_headers:
+                    raise SessionExpired(self.name)
+                if content_type.startswith("text/event-stream") and response.status == 200:
+                    decoder = SseDecoder()
+                    answer = await self._read_events(response.iter_any(), decoder, message.get("id"), related)
+                    if answer is None:
+                        answer = await self._resume(decoder, message.get("id"), related)
+                    return answer
+                body = await response.read()
+        except Http1Error as exc:
+            raise self._lost(exc) from None
+        except ValueError as exc:  # a header value that cannot go on the wire
+            raise McpError(UPSTREAM_ERROR, f"upstream '{self.name}': {exc}") from None
+        answer = _parse(body) if body else None
+        if answer is not None and "method" not in answer and ("result" in answer or "error" in answer):
+            return answer
         raise McpError(UPSTREAM_ERROR, f"upstream '{self.name}' answered HTTP {response.status}")
 
     async def _read_events(
-        self, response: aiohttp.ClientResponse, decoder: SseDecoder, request_id: Any, related: Relay | None
+        self, chunks: AsyncIterator[bytes], decoder: SseDecoder, request_id: Any, related: Relay | None
     ) -> dict[str, Any] | None:
         """Relay what precedes the answer; return the answer, or None if the stream ends first."""
-        async for chunk in response.content.iter_any():
+        async for chunk in chunks:
             for event in decoder.feed(chunk):
                 if event.event != "message" or not event.data:
                     continue
@@ -133,7 +142,7 @@ class StreamableHttpTransport(Transport):
                 async with self.http.get(self.url, headers=headers) as response:
                     if response.status != 200:
                         break
-                    answer = await self._read_events(response, decoder, request_id, related)
+                    answer = await self._read_events(response.content.iter_any(), decoder, request_id, related)
             except aiohttp.ClientError as exc:
                 raise self._failed(exc) from None
             if answer is not None:
@@ -141,14 +150,21 @@ class StreamableHttpTransport(Transport):
         raise UpstreamGone(self.name, "the response stream ended before the result")
 
     async def send(self, message: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
-        request_headers = {**self._post_headers, **headers} if headers else self._post_headers
         try:
-            async with self.http.post(self.url, data=orjson.dumps(message), headers=request_headers) as response:
+            async with self.posts.post(self._post_headers, orjson.dumps(message), headers) as response:
                 await response.read()
                 if response.status >= 400:
                     log.debug("upstream %s answered %s to a notification", self.name, response.status)
-        except aiohttp.ClientError as exc:
-            raise self._failed(exc) from None
+        except Http1Error as exc:
+            raise self._lost(exc) from None
+        except ValueError as exc:
+            raise McpError(UPSTREAM_ERROR, f"upstream '{self.name}': {exc}") from None
+
+    def _lost(self, exc: Http1Error) -> UpstreamGone:
+        """A refused or broken connection means the server is gone: the pool reconnects and re-lists."""
+        reason = str(exc)
+        self.mark_lost(reason)
+        return UpstreamGone(self.name, reason)
 
     def _failed(self, exc: aiohttp.ClientError) -> UpstreamGone:
         """A refused or broken connection means the server is gone: the pool reconnects and re-lists."""
@@ -215,6 +231,8 @@ class StreamableHttpTransport(Transport):
                 ):
                     pass
         self.mark_lost("closed by the gateway")
+        if self._posts is not None:
+            self._posts.close()
         if self._http is not None:
             await self._http.close()
 

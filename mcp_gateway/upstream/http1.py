@@ -1,0 +1,261 @@
+"""A lean HTTP/1.1 client for the one request on the hot path: POST a JSON-RPC message to an upstream.
+
+aiohttp spent ~40% of a worker's CPU per `tools/call` (request objects, header multidicts, timers, payload
+wrappers). This is an asyncio protocol over keep-alive connections, parsed by httptools (llhttp, the parser
+uvicorn already uses for the front door): request bytes are built in one join, the response is a status,
+a header dict and body chunks. JSON answers, chunked SSE answers and read-until-close bodies are supported;
+everything rarer (the GET stream, resumption, DELETE) stays on aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httptools
+
+_IDLE_SECONDS = 30.0  # idle connections older than this are closed, not reused
+_HIGH_WATER = 1 << 20  # unread body bytes above which the socket stops being read
+_FORBIDDEN = frozenset("\r\n\0")
+
+
+class Http1Error(Exception):
+    """The connection failed: `connect` tells whether it never connected (refused, unreachable)."""
+
+    def __init__(self, reason: str, *, connect: bool = False) -> None:
+        super().__init__(reason)
+        self.connect = connect
+
+
+class Http1Response(asyncio.Protocol):
+    """One connection, and the response currently being read on it."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._header_name = b""
+        self._reset()
+        self.lost = False
+        self.idle_since = 0.0
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self._head: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._wake: asyncio.Future[None] | None = None
+        self._complete = False
+        self._until_close = False
+        self._error: Http1Error | None = None
+        self._paused = False
+        self.keep_alive = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(Http1Error(f"malformed HTTP response: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self._head.done() and self._until_close and not self._complete:
+            self.on_message_complete()  # the body ran until the server closed: that is its end
+        elif not self._complete:
+            self._fail(Http1Error("connection lost mid-response" if self._head.done() else "server disconnected"))
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name:
+            self._header_name = name
+            self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        else:  # a header value split across reads: httptools calls again with the rest
+            key = self._header_name.decode("latin-1").lower()
+            self.headers[key] += value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        headers = self.headers
+        self._until_close = "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "")
+        if not self._head.done():
+            self._head.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > _HIGH_WATER and not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+        self._notify()
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+        self.keep_alive = self._parser.should_keep_alive() and not self._until_close
+        if not self._head.done():
+            self._head.set_result(None)
+        self._notify()
+
+    # the reading side
+    def _notify(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _fail(self, error: Http1Error) -> None:
+        self._error = error
+        if not self._head.done():
+            self._head.set_exception(error)
+            self._head.exception()  # retrieved: a request abandoned before the head must not warn
+        self._notify()
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        """Body chunks as they arrive, until the response ends."""
+        while True:
+            while self._chunks:
+                chunk = self._chunks.popleft()
+                self._buffered -= len(chunk)
+                if self._paused and self._buffered <= _HIGH_WATER // 4 and self._transport is not None:
+                    self._paused = False
+                    self._transport.resume_reading()
+                yield chunk
+            if self._complete:
+                return
+            if self._error is not None:
+                raise self._error
+            self._wake = asyncio.get_running_loop().create_future()
+            await self._wake
+            self._wake = None
+
+    async def read(self) -> bytes:
+        if self._complete and len(self._chunks) <= 1:
+            body = self._chunks.popleft() if self._chunks else b""
+            self._buffered = 0
+            return body
+        return b"".join([chunk async for chunk in self.iter_any()])
+
+    @property
+    def complete(self) -> bool:
+        return self._complete and not self._chunks
+
+    def send(self, request: bytes) -> None:
+        assert self._transport is not None
+        self._reset()
+        self._transport.write(request)
+
+    def close(self) -> None:
+        self.lost = True
+        if self._transport is not None:
+            self._transport.close()
+
+
+class Http1Pool:
+    """Keep-alive connections to one origin; `post` borrows one for a request and its whole response."""
+
+    def __init__(self, url: str, connect_timeout: float, limit: int = 256) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url}")
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if parts.scheme == "https" else None
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        authority = parts.netloc.rpartition("@")[2]
+        self._request_line = f"POST {target} HTTP/1.1\r\nhost: {authority}\r\n".encode()
+        self._connect_timeout = connect_timeout
+        self._idle: list[Http1Response] = []
+        self._slots = asyncio.Semaphore(limit)
+        self._encoded: tuple[dict[str, str], bytes] | None = None  # the last static header dict, encoded
+
+    def _head(self, headers: dict[str, str], extra: dict[str, str] | None) -> bytes:
+        cached = self._encoded
+        if cached is None or cached[0] is not headers:
+            cached = self._encoded = (headers, _encode(headers))
+        if not extra:
+            return cached[1]
+        if headers.keys() & extra.keys():
+            return _encode({**headers, **extra})
+        return cached[1] + _encode(extra)
+
+    async def _connection(self) -> Http1Response:
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.lost and now - connection.idle_since < _IDLE_SECONDS:
+                return connection
+            connection.close()
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, connection = await loop.create_connection(
+                    Http1Response, self._host, self._port, ssl=self._ssl, server_hostname=self._host if self._ssl else None
+                )
+        except TimeoutError:
+            raise Http1Error(f"connect timed out after {self._connect_timeout:g}s", connect=True) from None
+        except OSError as exc:
+            raise Http1Error(f"connection refused ({exc.strerror or exc})", connect=True) from None
+        return connection
+
+    def post(self, headers: dict[str, str], body: bytes, extra: dict[str, str] | None = None) -> _Exchange:
+        """`async with pool.post(...) as response:`; the connection goes back to the pool only when the
+        response was read to its end and the server keeps it alive."""
+        return _Exchange(self, self._request_line + self._head(headers, extra) + b"content-length: %d\r\n\r\n" % len(body) + body)
+
+    def _release(self, connection: Http1Response) -> None:
+        if connection.complete and connection.keep_alive and not connection.lost:
+            connection.idle_since = time.monotonic()
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        for connection in self._idle:
+            connection.close()
+        self._idle.clear()
+
+
+class _Exchange:
+    __slots__ = ("_connection", "_pool", "_request")
+
+    def __init__(self, pool: Http1Pool, request: bytes) -> None:
+        self._pool = pool
+        self._request = request
+        self._connection: Http1Response | None = None
+
+    async def __aenter__(self) -> Http1Response:
+        pool = self._pool
+        await pool._slots.acquire()
+        try:
+            connection = self._connection = await pool._connection()
+            connection.send(self._request)
+            await connection._head
+        except BaseException:
+            self._done()
+            raise
+        return connection
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self._done()
+
+    def _done(self) -> None:
+        if self._connection is not None:
+            self._pool._release(self._connection)
+            self._connection = None
+        self._pool._slots.release()
+
+
+def _encode(headers: dict[str, str]) -> bytes:
+    lines = []
+    for name, value in headers.items():
+        if _FORBIDDEN.intersection(name) or _FORBIDDEN.intersection(value):
+            raise ValueError(f"header {name!r} holds a line break or NUL")
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines).encode()
