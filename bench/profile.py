@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from client import LEGACY, handshake  # noqa: E402
-from loadgen import wrk_load  # noqa: E402
-from procs import start_gateway, start_otlp_receiver, start_upstream  # noqa: E402
-from run import write_policy  # noqa: E402
+from client import LEGACY, handshake
+from loadgen import wrk_load
+from procs import start_gateway, start_otlp_receiver, start_upstream
+from run import write_policy
 
 
 def _frame(text: str) -> str:
@@ -63,7 +63,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--native", action="store_true", help="also sample C frames (py-spy --native)")
-    parser.add_argument("--gil", action="store_true", help="only the thread holding the GIL (py-spy --gil): CPU, not waits")
+    parser.add_argument(
+        "--gil", action="store_true", help="only the thread holding the GIL (py-spy --gil): CPU, not waits"
+    )
     args = parser.parse_args()
     if not shutil.which("py-spy") or not shutil.which("wrk"):
         print("needs py-spy (pip install py-spy) and wrk (apt-get install wrk)")

@@ -196,7 +196,11 @@ class Http1Pool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, connection = await loop.create_connection(
-                    Http1Response, self._host, self._port, ssl=self._ssl, server_hostname=self._host if self._ssl else None
+                    Http1Response,
+                    self._host,
+                    self._port,
+                    ssl=self._ssl,
+                    server_hostname=self._host if self._ssl else None,
                 )
         except TimeoutError:
             raise Http1Error(f"connect timed out after {self._connect_timeout:g}s", connect=True) from None
@@ -207,7 +211,9 @@ class Http1Pool:
     def post(self, headers: dict[str, str], body: bytes, extra: dict[str, str] | None = None) -> _Exchange:
         """`async with pool.post(...) as response:`; the connection goes back to the pool only when the
         response was read to its end and the server keeps it alive."""
-        return _Exchange(self, self._request_line + self._head(headers, extra) + b"content-length: %d\r\n\r\n" % len(body) + body)
+        return _Exchange(
+            self, self._request_line + self._head(headers, extra) + b"content-length: %d\r\n\r\n" % len(body) + body
+        )
 
     def _release(self, connection: Http1Response) -> None:
         if connection.complete and connection.keep_alive and not connection.lost:

@@ -151,7 +151,7 @@ def test_a_pooled_connection_the_server_closed_is_not_used_again() -> None:
 def test_a_server_dying_mid_response_is_an_error_and_the_connection_is_dropped() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"partial')
         await writer.drain()
         writer.transport.abort()
 
