@@ -204,8 +204,12 @@ class Http1Pool:
                 )
         except TimeoutError:
             raise Http1Error(f"connect timed out after {self._connect_timeout:g}s", connect=True) from None
+        except ssl.SSLError as exc:
+            raise Http1Error(f"TLS handshake failed: {exc.reason or exc}", connect=True) from None
+        except ConnectionRefusedError:
+            raise Http1Error("connection refused", connect=True) from None
         except OSError as exc:
-            raise Http1Error(f"connection refused ({exc.strerror or exc})", connect=True) from None
+            raise Http1Error(f"cannot connect: {exc.strerror or exc}", connect=True) from None
         return connection
 
     def post(self, headers: dict[str, str], body: bytes, extra: dict[str, str] | None = None) -> _Exchange:

@@ -231,3 +231,72 @@ def test_cancelling_a_request_closes_its_connection_instead_of_reusing_it() -> N
         assert len(connections) == 2
 
     _served(handler)(scenario)
+
+
+def _self_signed(directory) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 (IP SAN) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_file), str(key_file)
+
+
+def test_https_verifies_the_server_against_the_trusted_certificates(tmp_path, monkeypatch) -> None:
+    import ssl
+
+    cert_file, key_file = _self_signed(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert_file, key_file)
+
+    async def scenario() -> None:
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await _read_request(reader)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=server_tls)
+        url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/mcp"
+        try:
+            # Not trusted: the handshake fails and nothing is sent.
+            with pytest.raises(Http1Error, match="TLS handshake failed: CERTIFICATE_VERIFY_FAILED") as caught:
+                async with Http1Pool(url, connect_timeout=2).post({}, b"{}"):
+                    pass
+            assert caught.value.connect
+            # Trusted through the standard SSL_CERT_FILE: the answer arrives.
+            monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+            async with Http1Pool(url, connect_timeout=2).post({}, b"{}") as response:
+                assert await response.read() == b"{}"
+        finally:
+            server.close()
+
+    asyncio.run(scenario())
