@@ -172,6 +172,7 @@ class Http1Pool:
         self._request_line = f"POST {target} HTTP/1.1\r\nhost: {authority}\r\n".encode()
         self._connect_timeout = connect_timeout
         self._idle: list[Http1Response] = []
+        self._closed = False
         self._slots = asyncio.Semaphore(limit)
         self._encoded: tuple[dict[str, str], bytes] | None = None  # the last static header dict, encoded
 
@@ -220,13 +221,15 @@ class Http1Pool:
         )
 
     def _release(self, connection: Http1Response) -> None:
-        if connection.complete and connection.keep_alive and not connection.lost:
+        if connection.complete and connection.keep_alive and not connection.lost and not self._closed:
             connection.idle_since = time.monotonic()
             self._idle.append(connection)
         else:
             connection.close()
 
     def close(self) -> None:
+        """Closes the idle connections now, and those in use when their exchange ends."""
+        self._closed = True
         for connection in self._idle:
             connection.close()
         self._idle.clear()

@@ -300,3 +300,22 @@ def test_https_verifies_the_server_against_the_trusted_certificates(tmp_path, mo
             server.close()
 
     asyncio.run(scenario())
+
+
+def test_a_connection_in_use_when_the_pool_closes_is_closed_when_its_exchange_ends() -> None:
+    closed_by_client = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        if await reader.read() == b"":
+            closed_by_client.set()
+
+    async def scenario(pool: Http1Pool, connections: list[int]) -> None:
+        async with pool.post({}, b"{}") as response:
+            pool.close()
+            assert await response.read() == b"{}"
+        await asyncio.wait_for(closed_by_client.wait(), 2)
+
+    _served(handler)(scenario)
