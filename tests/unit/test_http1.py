@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from mcp_gateway.upstream.http1 import Http1Error, Http1Pool
+from tests.support.tls import self_signed
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -233,43 +234,10 @@ def test_cancelling_a_request_closes_its_connection_instead_of_reusing_it() -> N
     _served(handler)(scenario)
 
 
-def _self_signed(directory) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 (IP SAN) and its key, as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(cert_file), str(key_file)
-
-
 def test_https_verifies_the_server_against_the_trusted_certificates(tmp_path, monkeypatch) -> None:
     import ssl
 
-    cert_file, key_file = _self_signed(tmp_path)
+    cert_file, key_file = self_signed(tmp_path, "upstream")
     server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_tls.load_cert_chain(cert_file, key_file)
 
@@ -293,7 +261,7 @@ def test_https_verifies_the_server_against_the_trusted_certificates(tmp_path, mo
                     pass
             assert caught.value.connect
             # Trusted through the standard SSL_CERT_FILE: the answer arrives.
-            monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+            monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
             async with Http1Pool(url, connect_timeout=2).post({}, b"{}") as response:
                 assert await response.read() == b"{}"
         finally:

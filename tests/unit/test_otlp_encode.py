@@ -5,10 +5,8 @@ too (both write fields in number order). Then the OTLP/HTTP sender (otlp_http) a
 
 from __future__ import annotations
 
-import datetime
 import enum
 import gzip
-import ipaddress
 import logging
 import math
 import socket
@@ -45,6 +43,7 @@ from mcp_gateway.telemetry.export_process import PipeSpanExporter, _http_export,
 from mcp_gateway.telemetry.otlp_encode import encode_request
 from mcp_gateway.telemetry.otlp_http import HttpTarget, OtlpHttpSender, resolve_target, sdk_needed
 from tests.support.otlp_receiver import OtlpReceiver
+from tests.support.tls import self_signed
 
 RESOURCE = {"service.name": "mcp-gateway", "openinference.project.name": "tests", "host.cores": 2}
 TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -585,31 +584,7 @@ def test_the_export_process_survives_a_batch_it_cannot_encode(receiver: OtlpRece
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1: (certificate PEM, key PEM)."""
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "otlp test collector")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "collector.pem", tmp_path / "collector.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
+    return self_signed(tmp_path, "collector")
 
 
 def test_https_trusts_the_configured_certificate_only(
