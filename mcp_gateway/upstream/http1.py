@@ -13,6 +13,7 @@ import asyncio
 import collections
 import ssl
 import time
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,6 +55,7 @@ class Http1Response(asyncio.Protocol):
         self._until_close = False
         self._error: Http1Error | None = None
         self._paused = False
+        self._inflate: Any = None  # a zlib decompressor when the body is gzip- or deflate-encoded
         self.keep_alive = False
 
     # asyncio.Protocol
@@ -87,10 +89,20 @@ class Http1Response(asyncio.Protocol):
         self.status = self._parser.get_status_code()
         headers = self.headers
         self._until_close = "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "")
+        # No Accept-Encoding is sent, but a server that compresses anyway is still understood.
+        if headers.get("content-encoding", "identity").lower() in ("gzip", "x-gzip", "deflate"):
+            self._inflate = zlib.decompressobj(47)  # gzip or zlib framing, detected from the header
         if not self._head.done():
             self._head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
+        if self._inflate is not None:
+            try:
+                body = self._inflate.decompress(body)
+            except zlib.error as exc:
+                self._fail(Http1Error(f"undecodable compressed body: {exc}"))
+                self.close()
+                return
         self._chunks.append(body)
         self._buffered += len(body)
         if self._buffered > _HIGH_WATER and not self._paused and self._transport is not None:

@@ -287,3 +287,25 @@ def test_a_connection_in_use_when_the_pool_closes_is_closed_when_its_exchange_en
         await asyncio.wait_for(closed_by_client.wait(), 2)
 
     _served(handler)(scenario)
+
+
+def test_a_gzip_body_is_decompressed_even_though_none_was_asked_for() -> None:
+    import gzip
+
+    answer = b'{"jsonrpc":"2.0","id":1,"result":{"text":"' + b"x" * 5000 + b'"}}'
+    packed = gzip.compress(answer)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _, headers, _ = await _read_request(reader)
+        assert "accept-encoding" not in headers
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(packed))
+        for start in range(0, len(packed), 7):  # in small pieces: the decompressor is fed as they come
+            writer.write(packed[start : start + 7])
+        await writer.drain()
+        await reader.read()
+
+    async def scenario(pool: Http1Pool, connections: list[int]) -> None:
+        async with pool.post({}, b"{}") as response:
+            assert await response.read() == answer
+
+    _served(handler)(scenario)
