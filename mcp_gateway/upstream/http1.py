@@ -39,7 +39,6 @@ class Http1Response(asyncio.Protocol):
     def __init__(self) -> None:
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
-        self._header_name = b""
         self._reset()
         self.lost = False
         self.idle_since = 0.0
@@ -78,12 +77,8 @@ class Http1Response(asyncio.Protocol):
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name:
-            self._header_name = name
-            self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-        else:  # a header value split across reads: httptools calls again with the rest
-            key = self._header_name.decode("latin-1").lower()
-            self.headers[key] += value.decode("latin-1")
+        # httptools joins a name or value split across reads before calling; a repeated header keeps the last.
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()
