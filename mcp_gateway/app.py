@@ -161,6 +161,7 @@ class GatewayApp:
             len(snapshot.lists["resourceTemplates"]),
         )
         self._sweeper = asyncio.create_task(self._sweep_sessions())
+        self.telemetry.tracing.start_export()
         # Everything allocated so far lives as long as the process: move it out of the collector's
         # reach so full collections stay short (they showed as ~50 ms p99 stalls under load).
         gc.collect()

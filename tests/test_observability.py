@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,12 +60,29 @@ def spans_named(receiver: OtlpReceiver, prefix: str, count: int = 1) -> list[dic
     raise AssertionError(f"no span named {prefix!r}: {[s['name'] for s in receiver.spans()]}")
 
 
+def _child_commands(pid: int) -> list[str]:
+    """The command lines of a process's direct children (Linux /proc)."""
+    commands = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                commands.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):
+            continue
+    return commands
+
+
 async def test_one_trace_from_the_client_through_the_gateway_into_the_upstream(upstreams, gateway, receiver) -> None:
     _, url = upstreams("--name", "up", "--otlp", receiver.traces_url)
     gw = gateway(
         {"upstreams": {"up": {"transport": "streamable_http", "url": url}}, "telemetry": tracing(receiver)},
         upstreams_ready=1,
     )
+    # The export process is up once the gateway is ready, before the first span: not started under load.
+    assert any("mcp_gateway.telemetry.export_process" in line for line in _child_commands(gw.proc.popen.pid))
     client_tracer = TracerProvider().get_tracer("agent")
     with client_tracer.start_as_current_span("agent turn") as root:
         async with connect(gw.url, "legacy") as client:

@@ -64,6 +64,13 @@ class PipeSpanExporter(SpanExporter):
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
+    def start(self) -> None:
+        """Starts the child now rather than with the first batch: its imports (~0.5 s of CPU) then happen
+        at gateway start, not under the first traced load."""
+        with self._lock:
+            if self._child is None and not self._broken:
+                self._start()
+
     def _start(self) -> subprocess.Popen[bytes]:
         settings = json.dumps({**self._settings, "resource": self._resource})
         self._child = subprocess.Popen(

@@ -64,6 +64,7 @@ class Tracing:
         self._propagation = Propagation()
         # MCP spans skip the SDK's Span objects when the export process is their only consumer (lean_span.py).
         self._lean: LeanSpans | None = None
+        self._pipe = pipe
         if self._provider is not None and pipe is not None and not processors:
             sink = SpanSink(pipe)
             self._lean = LeanSpans(sink, self._provider.sampler, self._propagation, ("mcp_gateway", __version__))
@@ -75,6 +76,11 @@ class Tracing:
             self._tracer = self._provider.get_tracer("mcp_gateway", __version__)
             if make_global:
                 trace.set_tracer_provider(self._provider)
+
+    def start_export(self) -> None:
+        """Starts the span export process (in the serving process: each worker has its own)."""
+        if self._pipe is not None:
+            self._pipe.start()
 
     # -- the request's context ----------------------------------------------------------------------------------
 
