@@ -1,4 +1,5 @@
-"""Legacy HTTP+SSE upstream (2024-11-05): one GET event stream in, POSTs to the announced endpoint out."""
+"""Legacy HTTP+SSE upstream (2024-11-05): one GET event stream in (aiohttp), POSTs to the announced endpoint
+out (the lean `http1` client, as for streamable HTTP)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import urljoin
 import aiohttp
 import orjson
 
+from .http1 import Http1Error, Http1Pool
 from .sse import SseDecoder
 from .transport import StreamTransport, UpstreamGone
 
@@ -23,6 +25,8 @@ class LegacySseTransport(StreamTransport):
         self.url = url
         self._base_headers = {k.lower(): v for k, v in headers.items()}
         self._headers = dict(self._base_headers)
+        self._post_headers = {**self._headers, "content-type": "application/json"}
+        self._posts: Http1Pool | None = None
         self._connect_timeout = connect_timeout
         self._http: aiohttp.ClientSession | None = None
         self._endpoint: str | None = None
@@ -30,6 +34,7 @@ class LegacySseTransport(StreamTransport):
 
     def set_auth_headers(self, headers: dict[str, str]) -> None:
         self._headers = {**self._base_headers, **{k.lower(): v for k, v in headers.items()}}
+        self._post_headers = {**self._headers, "content-type": "application/json"}
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(
@@ -43,6 +48,11 @@ class LegacySseTransport(StreamTransport):
         except TimeoutError:
             await self.aclose()
             raise UpstreamGone(self.name, "no endpoint event on the SSE stream") from None
+        try:
+            self._posts = Http1Pool(self._endpoint, self._connect_timeout)
+        except ValueError as exc:
+            await self.aclose()
+            raise UpstreamGone(self.name, f"unusable endpoint event: {exc}") from None
 
     async def _read(self, endpoint_ready: asyncio.Future[str]) -> None:
         assert self._http is not None
@@ -73,19 +83,15 @@ class LegacySseTransport(StreamTransport):
             self.mark_lost(reason)
 
     async def _write(self, message: dict[str, Any]) -> None:
-        if self._http is None or self._endpoint is None or self.closed.is_set():
+        if self._posts is None or self.closed.is_set():
             raise UpstreamGone(self.name, self.close_reason or "not connected")
         try:
-            async with self._http.post(
-                self._endpoint,
-                data=orjson.dumps(message),
-                headers={**self._headers, "content-type": "application/json"},
-            ) as response:
+            async with self._posts.post(self._post_headers, orjson.dumps(message)) as response:
                 await response.read()
                 if response.status >= 400:
                     raise UpstreamGone(self.name, f"message endpoint answered HTTP {response.status}")
-        except aiohttp.ClientError as exc:
-            raise UpstreamGone(self.name, type(exc).__name__) from None
+        except Http1Error as exc:
+            raise UpstreamGone(self.name, str(exc)) from None
 
     async def aclose(self) -> None:
         if self._reader is not None:
@@ -94,5 +100,7 @@ class LegacySseTransport(StreamTransport):
                 await self._reader
         self._pending.fail_all("connection closed")
         self.mark_lost("closed by the gateway")
+        if self._posts is not None:
+            self._posts.close()
         if self._http is not None:
             await self._http.close()
