@@ -11,6 +11,7 @@ upstream), parked calls answered by MRTR retries (modern client, legacy upstream
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import anyio
@@ -176,3 +177,32 @@ async def test_a_legacy_upstreams_log_level_follows_the_most_verbose_client(upst
     async with connect(gw.url, "modern", log_level="debug") as client:
         await client.call_tool("up__log", {"message": "c"})
     assert set_levels() == 2
+
+
+async def test_an_upstream_closing_the_calls_stream_early_is_resumed_with_last_event_id(gateway):
+    """SSE polling (SEP-1699): the project's everything-server closes its response stream mid-call
+    (`test_reconnection`); the gateway resumes it with Last-Event-ID, and the client sees the log lines
+    from before and after the break and the result, as if nothing happened."""
+    from tests.support.processes import SUPPORT, Proc, free_port
+
+    proc = Proc(
+        [sys.executable, str(SUPPORT / "everything_server.py"), "--transport", "http", "--port", str(free_port())]
+    )
+    try:
+        url = proc.wait_for_line("READY").split()[1]
+        gw = gateway({"upstreams": {"ev": _http(url, "2025-11-25")}}, upstreams_ready=1)
+        logs: list[str] = []
+
+        async def on_log(params) -> None:
+            logs.append(str(params.data))
+
+        async with connect(gw.url, "legacy", logging_callback=on_log) as client:
+            await client.set_logging_level("info")
+            result = await client.call_tool("ev__test_reconnection", {})
+        assert not result.is_error and text_of(result) == "Reconnection test completed"
+        assert [entry for entry in logs if "disconnect" in entry or "reconnect" in entry] == [
+            "Before disconnect",
+            "After reconnect",
+        ]
+    finally:
+        proc.kill()

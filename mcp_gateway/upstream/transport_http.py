@@ -88,6 +88,7 @@ class StreamableHttpTransport(Transport):
     async def exchange(
         self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
     ) -> dict[str, Any]:
+        request_id = message.get("id")
         try:
             async with self.posts.post(self._post_headers, orjson.dumps(message), headers) as response:
                 content_type = response.headers.get("content-type", "")
@@ -98,15 +99,18 @@ class StreamableHttpTransport(Transport):
                     raise SessionExpired(self.name)
                 if content_type.startswith("text/event-stream") and response.status == 200:
                     decoder = SseDecoder()
-                    answer = await self._read_events(response.iter_any(), decoder, message.get("id"), related)
-                    if answer is None:
-                        answer = await self._resume(decoder, message.get("id"), related)
-                    return answer
-                body = await response.read()
+                    answer = await self._read_events(response.iter_any(), decoder, request_id, related)
+                    if answer is not None:
+                        return answer
+                else:
+                    decoder = None
+                    body = await response.read()
         except Http1Error as exc:
             raise self._lost(exc) from None
         except ValueError as exc:  # a header value that cannot go on the wire
             raise McpError(UPSTREAM_ERROR, f"upstream '{self.name}': {exc}") from None
+        if decoder is not None:  # the stream ended before the answer: resume it, the POST's connection returned
+            return await self._resume(decoder, request_id, related)
         answer = _parse(body) if body else None
         if answer is not None and "method" not in answer and ("result" in answer or "error" in answer):
             return answer
