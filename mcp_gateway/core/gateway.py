@@ -6,7 +6,6 @@ returns. Upstream results pass through as parsed dicts with only the renames the
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import logging
 import re
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcp.shared.inbound import mcp_param_headers
 
-from ..catalog.catalog import KINDS, CacheHint, Catalog, Entry, Snapshot, UpstreamView
+from ..catalog.catalog import CacheHint, Catalog, Entry, Snapshot, UpstreamView
 from ..catalog.curation import Curator
 from ..catalog.naming import Namer, uri_scheme_prefix
 from ..config import GatewayConfig
@@ -24,10 +23,11 @@ from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, McpE
 from ..policy import PolicyEngine
 from ..state import MemoryBackend, Sealer, StateBackend
 from ..telemetry.access_log import AccessLog
-from ..upstream.pool import UpstreamHandle, UpstreamPool
+from ..upstream.pool import UpstreamPool
 from ..version import GATEWAY_INFO, LEGACY_VERSION, LOG_LEVELS, META_SERVER_INFO, MODERN_VERSION
 from .access import Access, PolicyDenied
 from .call import Call
+from .catalog_sync import CatalogSync, ChangeListener
 from .input_bridge import InputBridge
 from .relay import CallRelay, Sampler
 from .watches import ResourceWatches
@@ -38,23 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("mcp_gateway.core")
 audit = logging.getLogger("mcp_gateway.audit")
 
-
-_LIST_METHOD = {
-    "tools": "tools/list",
-    "prompts": "prompts/list",
-    "resources": "resources/list",
-    "resourceTemplates": "resources/templates/list",
-}
-_CAPABILITY_OF = {"tools": "tools", "prompts": "prompts", "resources": "resources", "resourceTemplates": "resources"}
-_CHANGED_KINDS = {
-    "notifications/tools/list_changed": ("tools",),
-    "notifications/prompts/list_changed": ("prompts",),
-    "notifications/resources/list_changed": ("resources", "resourceTemplates"),
-}
-_MAX_UPSTREAM_PAGES = 1000
-
-# Receives client-bound notifications not tied to a call: (method, params, resource URI or None).
-ChangeListener = Callable[[str, dict[str, Any], str | None], Awaitable[None]]
 
 SERVER_CAPABILITIES: dict[str, Any] = {
     "tools": {"listChanged": True},
@@ -111,15 +94,18 @@ class Gateway:
         self.access = Access(config, self.backend, list(self.views))
         self.access_log: AccessLog | None = None  # set by the app when configured
         self.catalog = Catalog(list(self.views))
+        self.sync = CatalogSync(self.catalog, self.views, self.backend)
         self.pool = UpstreamPool(
-            config.upstreams, self._upstream_up, self._upstream_down, self._upstream_notified, config.base_dir
+            config.upstreams,
+            self.sync.upstream_up,
+            self.sync.upstream_down,
+            self.sync.upstream_notified,
+            config.base_dir,
         )
-        self.listeners: list[ChangeListener] = []
         self.watches = ResourceWatches(self.pool, self._resolve_uri)
-        self.backend.on("upstream-event", self._on_remote_upstream_event)
+        self.sync.attach(self.pool, self.watches)
+        self.listeners: list[ChangeListener] = self.sync.listeners  # the fronts append theirs here
         self._default_cache = CacheHint(config.server.list_ttl_ms, False)
-        self._refresh_locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._stale: dict[tuple[str, str], bool] = {}
         self._page_size = config.server.page_size
         self._handlers: dict[str, Callable[[Call], Awaitable[dict[str, Any]]]] = {
             "tools/call": self._call_tool,
@@ -473,92 +459,11 @@ class Gateway:
         code = INVALID_PARAMS if modern else RESOURCE_NOT_FOUND
         raise McpError(code, "Resource not found", {"uri": uri})
 
-    # -- upstream events -----------------------------------------------------------------------------
-
-    async def _upstream_up(self, handle: UpstreamHandle) -> None:
-        await asyncio.gather(*(self._refresh(handle, kind) for kind in KINDS))
-        await self.watches.restore(handle.name)
-        await self._broadcast_all_changed()
-
-    async def _upstream_down(self, handle: UpstreamHandle) -> None:
-        self.catalog.drop(handle.name)
-        await self._broadcast_all_changed()
+    # -- catalog changes -----------------------------------------------------------------------------
 
     async def announce_all_changed(self) -> None:
         """Tell every client its lists may have changed (e.g. a new policy is in force)."""
-        await self._broadcast_all_changed()
-
-    async def _broadcast_all_changed(self) -> None:
-        for method in _CHANGED_KINDS:
-            await self._broadcast(method, {}, None)
-
-    async def _upstream_notified(self, handle: UpstreamHandle, method: str, params: dict[str, Any]) -> None:
-        if method not in _CHANGED_KINDS and method != "notifications/resources/updated":
-            return
-        await self._apply_upstream_event(handle.name, method, params)
-        # Other processes hold their own upstream sessions, which may not hear of it: tell them.
-        await self.backend.broadcast("upstream-event", {"upstream": handle.name, "method": method, "params": params})
-
-    async def _on_remote_upstream_event(self, message: dict[str, Any]) -> None:
-        upstream, method, params = message.get("upstream"), message.get("method"), message.get("params")
-        if upstream in self.views and isinstance(method, str) and isinstance(params, dict):
-            await self._apply_upstream_event(upstream, method, params)
-        return None
-
-    async def _apply_upstream_event(self, upstream: str, method: str, params: dict[str, Any]) -> None:
-        kinds = _CHANGED_KINDS.get(method)
-        if kinds is not None:
-            handle = self.pool.get(upstream)
-            if handle is not None and handle.session is not None:
-                await asyncio.gather(*(self._refresh(handle, kind) for kind in kinds))
-            await self._broadcast(method, {}, None)
-        elif isinstance(params.get("uri"), str):
-            exposed = self.views[upstream].namer.uri(params["uri"])
-            await self._broadcast(method, {**params, "uri": exposed}, exposed)
-
-    async def _broadcast(self, method: str, params: dict[str, Any], uri: str | None) -> None:
-        for listener in self.listeners:
-            try:
-                await listener(method, params, uri)
-            except Exception:
-                log.exception("change listener failed")
-
-    async def _refresh(self, handle: UpstreamHandle, kind: str) -> None:
-        """Re-list one kind of one upstream; bursts of list changes coalesce into as few walks as needed."""
-        key = (handle.name, kind)
-        self._stale[key] = True
-        async with self._refresh_locks.setdefault(key, asyncio.Lock()):
-            if not self._stale.get(key):
-                return  # a walk that started after our notification already covered it
-            self._stale[key] = False
-            await self._walk(handle, kind)
-
-    async def _walk(self, handle: UpstreamHandle, kind: str) -> None:
-        session = handle.session
-        if session is None or _CAPABILITY_OF[kind] not in session.capabilities:
-            self.catalog.set_listing(handle.name, kind, [])
-            return
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        seen_cursors: set[str] = set()
-        cache: CacheHint | None = None
-        for _ in range(_MAX_UPSTREAM_PAGES):
-            params = {"cursor": cursor} if cursor else {}
-            try:
-                result = await handle.request(_LIST_METHOD[kind], params)
-            except McpError as exc:
-                log.warning("upstream %s: %s failed: %s", handle.name, _LIST_METHOD[kind], exc.message)
-                break
-            cache = CacheHint.of(result) if cache is None else cache.merge(CacheHint.of(result))
-            page = result.get(kind)
-            if isinstance(page, list):
-                items.extend(item for item in page if isinstance(item, dict))
-            cursor = result.get("nextCursor")
-            if not isinstance(cursor, str) or not cursor or cursor in seen_cursors:
-                break
-            seen_cursors.add(cursor)
-        entries: list[Entry] = self.views[handle.name].entries(kind, items)
-        self.catalog.set_listing(handle.name, kind, entries, cache)
+        await self.sync.broadcast_all_changed()
 
 
 def _can_be_asked(call: Call) -> bool:

@@ -1,0 +1,139 @@
+"""Keeps the federated catalog in step with the upstreams.
+
+An upstream that connects is listed (every page), one that goes is dropped, and one that says a list
+changed is listed again, with bursts of notifications coalesced into as few walks as needed. Those events
+are shared with the gateway's other processes through the state backend, and every client-bound change
+goes to the fronts' listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..catalog.catalog import KINDS, CacheHint, Catalog, Entry, UpstreamView
+from ..jsonrpc import McpError
+from ..state import StateBackend
+from ..upstream.pool import UpstreamHandle, UpstreamPool
+from .watches import ResourceWatches
+
+log = logging.getLogger("mcp_gateway.core")
+
+_LIST_METHOD = {
+    "tools": "tools/list",
+    "prompts": "prompts/list",
+    "resources": "resources/list",
+    "resourceTemplates": "resources/templates/list",
+}
+_CAPABILITY_OF = {"tools": "tools", "prompts": "prompts", "resources": "resources", "resourceTemplates": "resources"}
+_CHANGED_KINDS = {
+    "notifications/tools/list_changed": ("tools",),
+    "notifications/prompts/list_changed": ("prompts",),
+    "notifications/resources/list_changed": ("resources", "resourceTemplates"),
+}
+_MAX_UPSTREAM_PAGES = 1000
+
+# Receives client-bound notifications not tied to a call: (method, params, resource URI or None).
+ChangeListener = Callable[[str, dict[str, Any], str | None], Awaitable[None]]
+
+
+class CatalogSync:
+    def __init__(self, catalog: Catalog, views: dict[str, UpstreamView], backend: StateBackend) -> None:
+        self.catalog = catalog
+        self.views = views
+        self.backend = backend
+        self.listeners: list[ChangeListener] = []
+        # The pool calls back here, so it (and the watches over it) are attached once built.
+        self.pool: UpstreamPool | None = None
+        self.watches: ResourceWatches | None = None
+        self._refresh_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._stale: dict[tuple[str, str], bool] = {}
+        backend.on("upstream-event", self._on_remote_upstream_event)
+
+    def attach(self, pool: UpstreamPool, watches: ResourceWatches) -> None:
+        self.pool = pool
+        self.watches = watches
+
+    async def upstream_up(self, handle: UpstreamHandle) -> None:
+        await asyncio.gather(*(self._refresh(handle, kind) for kind in KINDS))
+        if self.watches is not None:
+            await self.watches.restore(handle.name)
+        await self.broadcast_all_changed()
+
+    async def upstream_down(self, handle: UpstreamHandle) -> None:
+        self.catalog.drop(handle.name)
+        await self.broadcast_all_changed()
+
+    async def broadcast_all_changed(self) -> None:
+        for method in _CHANGED_KINDS:
+            await self.broadcast(method, {}, None)
+
+    async def upstream_notified(self, handle: UpstreamHandle, method: str, params: dict[str, Any]) -> None:
+        if method not in _CHANGED_KINDS and method != "notifications/resources/updated":
+            return
+        await self._apply_upstream_event(handle.name, method, params)
+        # Other processes hold their own upstream sessions, which may not hear of it: tell them.
+        await self.backend.broadcast("upstream-event", {"upstream": handle.name, "method": method, "params": params})
+
+    async def _on_remote_upstream_event(self, message: dict[str, Any]) -> None:
+        upstream, method, params = message.get("upstream"), message.get("method"), message.get("params")
+        if upstream in self.views and isinstance(method, str) and isinstance(params, dict):
+            await self._apply_upstream_event(upstream, method, params)
+        return None
+
+    async def _apply_upstream_event(self, upstream: str, method: str, params: dict[str, Any]) -> None:
+        kinds = _CHANGED_KINDS.get(method)
+        if kinds is not None:
+            handle = self.pool.get(upstream) if self.pool is not None else None
+            if handle is not None and handle.session is not None:
+                await asyncio.gather(*(self._refresh(handle, kind) for kind in kinds))
+            await self.broadcast(method, {}, None)
+        elif isinstance(params.get("uri"), str):
+            exposed = self.views[upstream].namer.uri(params["uri"])
+            await self.broadcast(method, {**params, "uri": exposed}, exposed)
+
+    async def broadcast(self, method: str, params: dict[str, Any], uri: str | None) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(method, params, uri)
+            except Exception:
+                log.exception("change listener failed")
+
+    async def _refresh(self, handle: UpstreamHandle, kind: str) -> None:
+        """Re-list one kind of one upstream; bursts of list changes coalesce into as few walks as needed."""
+        key = (handle.name, kind)
+        self._stale[key] = True
+        async with self._refresh_locks.setdefault(key, asyncio.Lock()):
+            if not self._stale.get(key):
+                return  # a walk that started after our notification already covered it
+            self._stale[key] = False
+            await self._walk(handle, kind)
+
+    async def _walk(self, handle: UpstreamHandle, kind: str) -> None:
+        session = handle.session
+        if session is None or _CAPABILITY_OF[kind] not in session.capabilities:
+            self.catalog.set_listing(handle.name, kind, [])
+            return
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        seen_cursors: set[str] = set()
+        cache: CacheHint | None = None
+        for _ in range(_MAX_UPSTREAM_PAGES):
+            params = {"cursor": cursor} if cursor else {}
+            try:
+                result = await handle.request(_LIST_METHOD[kind], params)
+            except McpError as exc:
+                log.warning("upstream %s: %s failed: %s", handle.name, _LIST_METHOD[kind], exc.message)
+                break
+            cache = CacheHint.of(result) if cache is None else cache.merge(CacheHint.of(result))
+            page = result.get(kind)
+            if isinstance(page, list):
+                items.extend(item for item in page if isinstance(item, dict))
+            cursor = result.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor or cursor in seen_cursors:
+                break
+            seen_cursors.add(cursor)
+        entries: list[Entry] = self.views[handle.name].entries(kind, items)
+        self.catalog.set_listing(handle.name, kind, entries, cache)
