@@ -3,6 +3,8 @@
 #   bash tests/run.sh [pytest args...]
 # Python packages go to .venv; npm packages (MCP reference servers, Node 22 for the conformance suite)
 # to ${MCP_GW_CACHE:-~/.cache/mcp-gateway}; a Redis server is started on 127.0.0.1:6379 if none answers.
+# Tests run on ${MCP_GW_TEST_PROCESSES:-2} processes (pytest-xdist, whole files per process, since fixtures
+# are module-scoped); MCP_GW_TEST_PROCESSES=0 runs them in this one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -37,4 +39,4 @@ fi
 
 step "tests"
 export PATH="$PWD/.venv/bin:$PATH"
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -n "${MCP_GW_TEST_PROCESSES:-2}" --dist loadfile "$@"
