@@ -26,7 +26,7 @@ import orjson
 from ..jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, McpError
 from ..state import BackendUnavailable, Sealer, StateBackend
 from .call import Call, ClientContext
-from .relay import SAMPLING, CallRelay, Sampler
+from .relay import CallRelay, Sampler
 
 log = logging.getLogger("mcp_gateway.core")
 
@@ -78,10 +78,7 @@ class _ParkingRelay(CallRelay):
         super().__init__(call, sampler)
         self.parked: _ParkedCall | None = None
 
-    async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        if self.sampler is not None and method == SAMPLING:
-            return await self.sampler(self._call.principal, params, self._call.trace_headers)  # nothing to park
-        self.check_askable(method)
+    async def _ask_client(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         assert self.parked is not None
         return await self.parked.push(method, params)
 

@@ -89,9 +89,14 @@ class CallRelay:
             raise McpError(INVALID_REQUEST, f"the client did not declare the {capability} capability")
 
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        if self.sampler is not None and method == SAMPLING:
+        """An upstream's server-to-client request: answered here when `answers(method)`, else the client's."""
+        if self.answers(method):
+            assert self.sampler is not None
             return await self.sampler(self._call.principal, params, self._call.trace_headers)
         self.check_askable(method)
+        return await self._ask_client(method, params)
+
+    async def _ask_client(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if self._call.sink is None:
             raise McpError(INVALID_REQUEST, "the client's request has no stream to ask on")
         return await self._call.sink.ask(method, params)

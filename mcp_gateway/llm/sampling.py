@@ -17,7 +17,6 @@ from ..jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, McpError
 
 log = logging.getLogger("mcp_gateway.llm")
 
-SAMPLING = "sampling/createMessage"
 _STOP_REASONS = {"stop": "endTurn", "length": "maxTokens", "tool_calls": "toolUse", "content_filter": "endTurn"}
 
 
