@@ -95,7 +95,7 @@ class GatewayHooks:
         tracing = telemetry.tracing
         span = tracing.start_llm(exchange, tracing.extract(exchange.headers, None))
         exchange.state["span"] = span
-        exchange.state["trace_id"] = format(span.span.get_span_context().trace_id, "032x")
+        exchange.state["trace_id"] = span.trace_id
         return span.headers()
 
     async def spend(self, exchange: Exchange) -> None:

@@ -194,6 +194,10 @@ class LlmSpan:
         self._start_ns = start_ns
         self._done = False
 
+    @property
+    def trace_id(self) -> str:
+        return format(self.span.get_span_context().trace_id, "032x")
+
     def context(self) -> Context:
         return trace.set_span_in_context(self.span, self._parent)
 
@@ -229,6 +233,7 @@ class LlmSpan:
 
 class NoopLlmSpan:
     __slots__ = ()
+    trace_id = None
     span = trace.INVALID_SPAN
 
     def context(self) -> Context:
