@@ -23,6 +23,7 @@ from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, McpE
 from ..policy import PolicyEngine
 from ..state import MemoryBackend, Sealer, StateBackend
 from ..telemetry.access_log import AccessLog
+from ..telemetry.tracing_mcp import mcp_error_type
 from ..upstream.pool import UpstreamPool
 from ..version import GATEWAY_INFO, LEGACY_VERSION, LOG_LEVELS, META_SERVER_INFO, MODERN_VERSION
 from .access import Access, PolicyDenied
@@ -395,12 +396,11 @@ class Gateway:
                 else:
                     span.finish(result=result, is_error=is_error)
             if telemetry.metrics is not None:
-                error_type = str(error.code) if error is not None else "tool_error" if is_error else None
                 telemetry.metrics.mcp_client(
                     time.perf_counter() - started,
                     method=call.method,
                     target=target,
-                    error_type=error_type,
+                    error_type=mcp_error_type(error.code if error is not None else None, is_error),
                     protocol_version=self._upstream_protocol(upstream),
                     upstream=upstream,
                 )

@@ -12,6 +12,7 @@ from ..core.call import Call
 from ..core.gateway import Gateway
 from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, McpError, error_message, result_message
 from ..telemetry.access_log import entry_for
+from ..telemetry.tracing_mcp import mcp_error_type
 
 log = logging.getLogger("mcp_gateway.front")
 
@@ -87,7 +88,7 @@ def _measure(metrics: Any, call: Call, error: int | None, result: Any, duration:
         duration,
         method=call.method,
         target=name if isinstance(name, str) else None,
-        error_type=str(error) if error is not None else "tool_error" if is_error else None,
+        error_type=mcp_error_type(error, is_error),
         protocol_version=call.client.protocol_version,
         transport=call.transport,
         tenant=call.principal.tenant,

@@ -25,7 +25,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusC
 from .export_process import PipeSpanExporter
 from .openinference import Recording
 from .tracing_context import Propagation
-from .tracing_mcp import failure, meta_with, result_attributes
+from .tracing_mcp import meta_with, record_outcome
 
 log = logging.getLogger(__name__)
 
@@ -221,11 +221,14 @@ class LeanMcpSpan:
         attributes = self._attributes
         if attributes is None:
             return
-        attributes.update(
-            result_attributes(self._method, result, error_code=error_code, is_error=is_error, recording=self._recording)
-        )
-        failed, description = failure(
-            result, error_code=error_code, error_message=error_message, is_error=is_error, recording=self._recording
+        failed, description = record_outcome(
+            attributes,
+            self._method,
+            result,
+            error_code=error_code,
+            error_message=error_message,
+            is_error=is_error,
+            recording=self._recording,
         )
         context, parent = self._context, self._parent
         self._owner.sink.add(

@@ -50,6 +50,15 @@ _MAX_SERIES = 2000
 _OVERFLOW = "_OTHER"
 
 _GEN_AI = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model")
+# The attributes both MCP durations share, in the order Metrics.mcp_server/mcp_client pass them.
+_MCP = (
+    "mcp.method.name",
+    "gen_ai.operation.name",
+    "gen_ai.tool.name",
+    "gen_ai.prompt.name",
+    "error.type",
+    "mcp.protocol.version",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +81,7 @@ MCP_SERVER_OPERATION_DURATION = InstrumentSpec(
     "mcp_server_operation_duration_seconds",
     "Duration of MCP requests the gateway served, from receiving until the result was sent.",
     MCP_DURATION_BUCKETS,
-    (
-        "mcp.method.name",
-        "gen_ai.operation.name",
-        "gen_ai.tool.name",
-        "gen_ai.prompt.name",
-        "error.type",
-        "mcp.protocol.version",
-        "network.transport",
-        "tenant",
-        "upstream",
-    ),
+    (*_MCP, "network.transport", "tenant", "upstream"),
 )
 MCP_CLIENT_OPERATION_DURATION = InstrumentSpec(
     "mcp.client.operation.duration",
@@ -90,15 +89,7 @@ MCP_CLIENT_OPERATION_DURATION = InstrumentSpec(
     "mcp_client_operation_duration_seconds",
     "Duration of MCP requests the gateway sent upstream, from sending until the response.",
     MCP_DURATION_BUCKETS,
-    (
-        "mcp.method.name",
-        "gen_ai.operation.name",
-        "gen_ai.tool.name",
-        "gen_ai.prompt.name",
-        "error.type",
-        "mcp.protocol.version",
-        "upstream",
-    ),
+    (*_MCP, "upstream"),
 )
 GEN_AI_CLIENT_OPERATION_DURATION = InstrumentSpec(
     "gen_ai.client.operation.duration",

@@ -165,12 +165,35 @@ def result_attributes(
             record_value(
                 attributes, SpanAttributes.OUTPUT_VALUE, SpanAttributes.OUTPUT_MIME_TYPE, result, recording.hide_outputs
             )
+    if (error_type := mcp_error_type(error_code, is_error)) is not None:
+        attributes[ERROR_TYPE] = error_type
     if error_code is not None:
-        attributes[ERROR_TYPE] = str(error_code)
         attributes[RPC_RESPONSE_STATUS_CODE] = str(error_code)
-    elif is_error:
-        attributes[ERROR_TYPE] = TOOL_ERROR
     return attributes
+
+
+def mcp_error_type(error_code: int | None, is_error: bool) -> str | None:
+    """`error.type` of an MCP request, on spans and metrics alike: the JSON-RPC error code, or `tool_error`
+    for a result with isError."""
+    if error_code is not None:
+        return str(error_code)
+    return TOOL_ERROR if is_error else None
+
+
+def record_outcome(
+    attributes: dict[str, Any],
+    method: str,
+    result: Any,
+    *,
+    error_code: int | None,
+    error_message: str | None,
+    is_error: bool,
+    recording: Recording,
+) -> tuple[bool, str | None]:
+    """How a sampled MCP span ended, for both span kinds: the answer's attributes are added to `attributes`;
+    returns (failed?, status description)."""
+    attributes.update(result_attributes(method, result, error_code=error_code, is_error=is_error, recording=recording))
+    return failure(result, error_code=error_code, error_message=error_message, is_error=is_error, recording=recording)
 
 
 def failure(
@@ -290,15 +313,16 @@ class McpSpan:
         span = self.span
         attributes = self._attributes
         if attributes is not None:
-            attributes.update(
-                result_attributes(
-                    self._method, result, error_code=error_code, is_error=is_error, recording=self._recording
-                )
+            failed, description = record_outcome(
+                attributes,
+                self._method,
+                result,
+                error_code=error_code,
+                error_message=error_message,
+                is_error=is_error,
+                recording=self._recording,
             )
             span.set_attributes(attributes)
-            failed, description = failure(
-                result, error_code=error_code, error_message=error_message, is_error=is_error, recording=self._recording
-            )
             if failed:
                 span.set_status(Status(StatusCode.ERROR, description))
         span.end()
