@@ -191,7 +191,6 @@ class PolicyEngine:
         self._tenant_views: dict[str, tuple[dict[str, ToolView], dict[str, str]]] = {}
         self._defaults: list[tuple[re.Pattern[str], int, str, str]] = []  # (tenants, specificity, default, source)
         self._recordings: list[tuple[re.Pattern[str], int, dict[str, Any]]] = []  # (tenants, specificity, fields)
-        self._tenant_recording: dict[str, dict[str, Any]] = {}
         for source, policy, lines in files:
             tenant_globs = _globs(policy.tenants)
             assert tenant_globs is not None
@@ -209,6 +208,7 @@ class PolicyEngine:
             for view in policy.views:
                 tenants = _globs(view.tenants) if view.tenants is not None else tenant_globs
                 self._views.append((tenants, view.tools))  # type: ignore[arg-type]
+        self._recordings.sort(key=lambda entry: entry[1])  # least specific first: later ones win per field
         self._claims_used = sorted({c for r in self.rules for c in r.claims})
         self._plans: dict[tuple[Any, ...], _Plan] = {}
         self._by_tenant: dict[str, list[CompiledRule]] = {}
@@ -277,15 +277,12 @@ class PolicyEngine:
         return found
 
     def recording_for(self, tenant: str) -> dict[str, Any]:
-        """The tenant's trace recording controls (OpenInference hide settings); {} when no file sets any."""
-        found = self._tenant_recording.get(tenant)
-        if found is None:
-            found = {}
-            for pattern, _, fields in sorted(self._recordings, key=lambda entry: entry[1]):
-                if pattern.match(tenant):
-                    found.update(fields)  # more specific files come later and win per field
-            if len(self._tenant_recording) < 10_000:
-                self._tenant_recording[tenant] = found
+        """The tenant's trace recording controls (OpenInference hide settings); {} when no file sets any.
+        Not cached here: `Telemetry.recording` keeps the result per engine and tenant."""
+        found: dict[str, Any] = {}
+        for pattern, _, fields in self._recordings:
+            if pattern.match(tenant):
+                found.update(fields)  # more specific files come later and win per field
         return found
 
     def limits_for(self, principal: Principal, kind: str, name: str, upstream: str | None) -> tuple[CompiledLimit, ...]:
