@@ -125,26 +125,14 @@ def _check_call(spans: dict[str, dict[str, Any]], transport: str) -> None:
         assert span["transport"] == transport
 
 
-def test_the_http_exporter_delivers_the_spans(receiver: OtlpReceiver) -> None:
-    settings = TracingSettings(
-        exporter="otlp-http", endpoint=receiver.url, service_name="gw-wire", project_name="wire-tests"
-    )
+@pytest.mark.parametrize(("exporter", "transport"), [("otlp-http", "http/protobuf"), ("otlp-grpc", "grpc")])
+def test_each_exporter_delivers_the_spans(receiver: OtlpReceiver, exporter: str, transport: str) -> None:
+    endpoint = receiver.grpc_endpoint if exporter == "otlp-grpc" else receiver.url
+    settings = TracingSettings(exporter=exporter, endpoint=endpoint, service_name="gw-wire", project_name="wire-tests")
     tracing = Tracing(settings)
     try:
         _trace_one_call(tracing)
-        _check_call(_by_name(receiver.wait_for_spans(2)), "http/protobuf")
-    finally:
-        tracing.shutdown()
-
-
-def test_the_grpc_exporter_delivers_the_spans(receiver: OtlpReceiver) -> None:
-    settings = TracingSettings(
-        exporter="otlp-grpc", endpoint=receiver.grpc_endpoint, service_name="gw-wire", project_name="wire-tests"
-    )
-    tracing = Tracing(settings)
-    try:
-        _trace_one_call(tracing)
-        _check_call(_by_name(receiver.wait_for_spans(2)), "grpc")
+        _check_call(_by_name(receiver.wait_for_spans(2)), transport)
     finally:
         tracing.shutdown()
 
