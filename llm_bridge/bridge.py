@@ -20,13 +20,14 @@ log = logging.getLogger("llm_bridge")
 
 
 class Bridge:
-    def __init__(self, config: BridgeConfig, hooks: Hooks | None = None) -> None:
+    def __init__(self, config: BridgeConfig, hooks: Hooks | None = None, *, record_responses: bool = False) -> None:
         self.config = config
         self.hooks: Hooks = hooks or OpenHooks()
         self.providers: dict[str, Provider] = {name: create_provider(name, b) for name, b in config.backends.items()}
         self.router = Router(config, self.providers)
         self.prices = PriceTable(config.prices)
-        self.record_responses = False  # the host turns it on when it traces (streams are then assembled)
+        # Whole answers kept on each exchange (streams assembled) for the host's records: on when it traces.
+        self.record_responses = record_responses
 
     async def start(self) -> None:
         for provider in self.providers.values():

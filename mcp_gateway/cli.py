@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, GatewayConfig, load_config
+from .logs import setup_logging
 from .version import __version__
 
 log = logging.getLogger("mcp_gateway")
+
+STDIO_KEY_ENV = "MCP_GATEWAY_API_KEY"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,14 +103,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def _with_overrides(config: GatewayConfig, host: str | None, port: int | None) -> GatewayConfig:
     updates: dict[str, Any] = {}
     if host is not None:
@@ -120,7 +115,8 @@ def _with_overrides(config: GatewayConfig, host: str | None, port: int | None) -
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .app import CONFIG_ENV, SECRET_ENV, create_app
+    from .app import CONFIG_ENV, create_app
+    from .assembly import SECRET_ENV
     from .serving import serve_one, serve_workers, uvicorn_options
 
     setup_logging(args.log_level)
@@ -177,40 +173,63 @@ def _auth_hash_key(_args: argparse.Namespace) -> int:
 
 
 def _stdio(args: argparse.Namespace) -> int:
-    from .core.gateway import Gateway
+    from .assembly import build_gateway
     from .front.stdio import serve_stdio
+    from .policy import PolicyError
 
     setup_logging(args.log_level)
     config = load_config(args.config)
 
-    async def run() -> None:
-        from .telemetry.hub import Telemetry
-
-        gateway = Gateway(config)
-        # Traces (and OTLP metrics) as over HTTP; there is no /metrics to serve on stdio.
-        gateway.telemetry = Telemetry.from_config(config.telemetry, lambda: gateway.policy, prometheus=False)
-        await gateway.start()
+    async def run() -> int:
+        gateway = build_gateway(config, prometheus=False)  # no /metrics to serve on stdio
         try:
-            await serve_stdio(gateway)
+            await gateway.start()
+        except PolicyError as exc:
+            print(f"error: invalid policy\n{exc}", file=sys.stderr)
+            await gateway.stop()
+            return 2
+        try:
+            principal = await _stdio_principal(gateway)
+            if principal is None:
+                return 2
+            await serve_stdio(gateway.pipeline, gateway.watches, gateway.sync, principal)
         finally:
             await gateway.stop()
-            gateway.telemetry.shutdown()
+        return 0
 
-    asyncio.run(run())
-    return 0
+    return asyncio.run(run())
+
+
+async def _stdio_principal(gateway: Any) -> Any:
+    """Who the stdio client is: the caller an API key in MCP_GATEWAY_API_KEY names (so policies and limits
+    per tenant apply as over HTTP), else the local operator in the anonymous tenant."""
+    from .assembly import local_principal
+    from .auth import AuthError
+
+    key = os.environ.get(STDIO_KEY_ENV)
+    if not key:
+        return local_principal(gateway.config)
+    if gateway.authenticator is None:
+        print(f"error: {STDIO_KEY_ENV} is set but the config has no auth.api_keys to check it", file=sys.stderr)
+        return None
+    try:
+        return await gateway.authenticator.authenticate(None, key.encode())
+    except AuthError as exc:
+        print(f"error: {STDIO_KEY_ENV}: {exc.description}", file=sys.stderr)
+        return None
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from .core.gateway import Gateway
+    from .assembly import build_gateway
 
     setup_logging(args.log_level)
     config = load_config(args.config)
 
     async def run() -> dict[str, Any]:
-        gateway = Gateway(config)
-        await gateway.start()
+        gateway = build_gateway(config, prometheus=False)
+        await gateway.start_upstreams()
         try:
-            snapshot = gateway.snapshot
+            snapshot = gateway.catalog.snapshot
             return {
                 "upstreams": {n: h.health.state for n, h in gateway.pool.handles.items()},
                 "tools": [

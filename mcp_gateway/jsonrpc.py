@@ -20,6 +20,7 @@ UPSTREAM_ERROR = -32000
 REQUEST_TIMEOUT = -32001
 RESOURCE_NOT_FOUND = -32002  # 2025-11-25 resource-not-found; 2026-07-28 uses -32602
 RATE_LIMITED = -32005  # a policy limit (rate or concurrency); data: {limit, retryAfterSeconds}
+REQUEST_CANCELLED = -32800  # the client cancelled the request (notifications/cancelled)
 HEADER_MISMATCH = -32020
 MISSING_CLIENT_CAPABILITY = -32021
 UNSUPPORTED_PROTOCOL_VERSION = -32022

@@ -169,7 +169,7 @@ def _terminate(processes: Any) -> None:
 
 def _worker_main(options: dict[str, Any]) -> None:
     from .app import create_app_from_env
-    from .cli import setup_logging
+    from .logs import setup_logging
 
     setup_logging(options["log_level"])
     sock = _reuseport_socket(options["host"], options["port"])

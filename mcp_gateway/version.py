@@ -17,3 +17,7 @@ META_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
 
 # Log levels, least to most severe.
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+# Versions named in `server/discover` and in -32022 errors: the modern one first, and the handshake version so a
+# dual-era client that cannot speak ours falls back to `initialize` (as the 2026-07-28 spec's own -32022 example).
+SUPPORTED_VERSIONS = [MODERN_VERSION, LEGACY_VERSION]

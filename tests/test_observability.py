@@ -125,9 +125,6 @@ async def test_tool_errors_and_access_log_trace_ids(upstreams, gateway, receiver
         with pytest.raises(MCPError):
             await client.call_tool("nope__missing", {})
     assert failed.is_error
-    [listing] = spans_named(receiver, "tools/list")
-    assert listing["attributes"]["openinference.span.kind"] == "CHAIN"
-    assert listing["attributes"]["mcp.protocol.version"] == "2026-07-28"
     [unknown] = spans_named(receiver, "tools/call nope__missing")
     assert unknown["attributes"]["error.type"] == "-32602" and unknown["status"]["code"] == "ERROR"
     [span] = spans_named(receiver, "tools/call up__error")
@@ -138,6 +135,8 @@ async def test_tool_errors_and_access_log_trace_ids(upstreams, gateway, receiver
         time.sleep(0.1)
     entry = next(json.loads(line) for line in log.read_text().splitlines() if '"tools/call"' in line)
     assert entry["trace_id"] == span["trace_id"]
+    # Protocol plumbing is not traced by default (telemetry.tracing.plumbing), so it does not fill sessions.
+    assert not [s for s in receiver.spans() if s["name"] == "tools/list"]
 
 
 def test_llm_spans_match_the_exchange_and_reach_the_backend(replay, tmp_path, receiver) -> None:

@@ -316,6 +316,15 @@ class ServerConfig(_Strict):
             "ones); the aggregate is the minimum over the upstreams involved."
         ),
     )
+    max_parked_calls: int = Field(
+        1000, ge=1, description="Calls waiting for a 2026-07-28 client's input_required answer, per process."
+    )
+    max_listen_uris: int = Field(
+        100, ge=0, description="resourceSubscriptions one subscriptions/listen may ask for (more: -32602)."
+    )
+    max_streams_per_session: int = Field(
+        4, ge=1, description="Open GET streams one handshake-era session may hold (more: 429)."
+    )
 
 
 class PolicyConfig(_Strict):
@@ -336,6 +345,13 @@ class TracingConfig(_Strict):
     service_name: str | None = Field(None, description="Default: OTEL_SERVICE_NAME, else mcp-gateway.")
     project_name: str | None = Field(None, description="openinference.project.name: the Phoenix project.")
     sample_ratio: float | None = Field(None, ge=0, le=1, description="Default: OTEL_TRACES_SAMPLER(_ARG), else 1.")
+    plumbing: bool = Field(
+        False,
+        description=(
+            "Also trace protocol plumbing (initialize, server/discover, ping, lists, logging/setLevel, listen); "
+            "off by default so it does not fill an agent's session in Phoenix."
+        ),
+    )
 
 
 class MetricsConfig(_Strict):

@@ -1,10 +1,10 @@
 """The streamable HTTP front door at `/mcp`: both protocol eras on one endpoint.
 
-A lean ASGI path rather than the SDK server (reference §4.5): no result validation (vendor fields
-survive), no task group or memory stream per request. Each POST body is parsed once and classified
-body-first (reference §2.3): a request carrying the 2026-07-28 `_meta` envelope, or a header naming a
-version newer than the handshake era, goes to the stateless front (front/modern.py); `initialize`
-and session traffic go to the handshake-era front (front/legacy.py).
+A lean ASGI path rather than the SDK server: no result validation (vendor fields survive), no task group
+or memory stream per request. Each POST body is parsed once and classified body-first: a request carrying
+the 2026-07-28 `_meta` envelope, or a header naming a version newer than the handshake era, goes to the
+stateless front (front/modern.py); `initialize` and session traffic go to the handshake-era front
+(front/legacy.py). Both run their calls through the same pipeline and are finished here.
 """
 
 from __future__ import annotations
@@ -15,42 +15,59 @@ import time
 from typing import Any
 
 import orjson
+from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from ..auth import AuthError, Principal
-from ..core.gateway import Gateway
-from ..jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, McpError, notification, valid_id
-from ..telemetry.access_log import refusal_entry
-from ..version import META_VERSION
+from ..auth import AuthError, Principal, insufficient_scope
+from ..calls import Call, ClientContext, ScopeRefusal
+from ..catalog.catalog import Catalog
+from ..catalog.sync import ChangeListener
+from ..conversation.answer import Reply
+from ..conversation.era import has_envelope
+from ..conversation.message import Invalid, Notification, Request, Response, parse
+from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, McpError, notification
+from ..pipeline import Pipeline
+from ..telemetry.access_log import AccessLog, OtlpAccessLog, refusal_entry
+from ..upstream.watches import ResourceWatches
 from .auth_gate import AuthGate
 from .legacy import LegacyFront
 from .modern import ModernFront
-from .responses import BodyTooLarge, ClientGone, read_body, send_accepted, send_error
+from .responses import BodyTooLarge, ClientGone, ResponseStream, read_body, send_accepted, send_error
 from .security import OriginGuard
 from .sessions import SessionRegistry
 
 log = logging.getLogger("mcp_gateway.front")
 
-ANONYMOUS = Principal("default", "anonymous")
-
 
 class McpHttpFront:
     def __init__(
         self,
-        gateway: Gateway,
+        pipeline: Pipeline,
+        catalog: Catalog,
+        watches: ResourceWatches,
         registry: SessionRegistry,
         guard: OriginGuard,
+        auth: AuthGate | None,
+        anonymous: Principal,
+        access_log: AccessLog | OtlpAccessLog | None,
+        *,
         lenient_version_header: bool = True,
-        auth: AuthGate | None = None,
+        max_streams_per_session: int = 4,
     ) -> None:
-        self.gateway = gateway
+        self.pipeline = pipeline
         self.auth = auth
+        self.anonymous = anonymous
         self.sessions = registry
         self.guard = guard
+        self._access_log = access_log
         self.draining = asyncio.Event()
-        self.legacy = LegacyFront(gateway, registry, self.draining)
-        self.modern = ModernFront(gateway, self.draining, lenient_version_header)
-        gateway.listeners.append(self._fan_out)
+        self.legacy = LegacyFront(pipeline, registry, self.draining, max_streams_per_session)
+        self.modern = ModernFront(pipeline, catalog, watches, self.draining, lenient_version_header, self.finish)
+
+    @property
+    def listener(self) -> ChangeListener:
+        """Where list changes and resource updates go: every stream this process holds."""
+        return self._fan_out
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
@@ -60,16 +77,15 @@ class McpHttpFront:
             status, reason = rejected
             await send_error(send, status, None, McpError(INVALID_REQUEST, reason))
             return
-        principal = ANONYMOUS
+        principal = self.anonymous
         if self.auth is not None:
             started = time.perf_counter()
             try:
                 principal = await self.auth.principal(headers)
             except AuthError as exc:
                 await self.auth.refuse(send, exc)
-                access_log = self.gateway.access_log
-                if access_log is not None:
-                    access_log.record(
+                if self._access_log is not None:
+                    self._access_log.record(
                         refusal_entry(http_method=scope["method"], status=exc.status, error=exc.error, started=started)
                     )
                 return
@@ -104,56 +120,50 @@ class McpHttpFront:
         except ClientGone:
             return
         try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            await send_error(send, 400, None, McpError(PARSE_ERROR, "Parse error: invalid JSON"))
+            message = parse(body)
+        except Invalid as invalid:
+            await send_error(send, 400, invalid.id, invalid.error)
             return
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            detail = "batches are not supported" if isinstance(message, list) else "not a JSON-RPC 2.0 message"
-            await send_error(send, 400, None, McpError(INVALID_REQUEST, f"Invalid Request: {detail}"))
-            return
-        method = message.get("method")
-        request_id = message.get("id")
-        if method is None:
+        if isinstance(message, Response):
             await self.legacy.client_answer(headers, message, send, principal)
             return
-        if not isinstance(method, str) or ("id" in message and not valid_id(request_id)):
-            await send_error(send, 400, None, McpError(INVALID_REQUEST, "Invalid Request"))
+        if _is_modern(message, headers):
+            await self.modern.post(raw_headers, headers, message, receive, send, principal)
             return
-        params = message.get("params")
-        if params is None:
-            params = {}
-        elif not isinstance(params, dict):
-            await send_error(send, 400, request_id, McpError(INVALID_PARAMS, "params must be an object"))
-            return
-        if _is_modern(method, params, headers):
-            serving = self.modern.post(raw_headers, headers, message, params, receive, send, principal)
-            await self._guarded(serving, send, request_id)
-            return
+        request_id = message.id if isinstance(message, Request) else None
         if self.draining.is_set():
             await send_error(send, 503, request_id, McpError(INTERNAL_ERROR, "gateway is shutting down"))
             return
-        if method == "initialize":
-            await self.legacy.initialize(request_id, params, send, principal)
+        if message.method == "initialize":
+            if not isinstance(message, Request):
+                await send_error(send, 400, None, McpError(INVALID_REQUEST, "initialize must be a request"))
+                return
+            client = ClientContext.from_initialize(message.params)
+            await self.legacy.initialize(Call("initialize", message.params, client, principal, message.id), send)
             return
         session = await self.legacy.session(headers, request_id, send, principal)
         if session is None:
             return
-        if "id" not in message:
-            self.legacy.client_notification(session, method, params)
+        if isinstance(message, Notification):
+            self.legacy.client_notification(session, message)
             await send_accepted(send)
             return
-        serving = self.legacy.request(session, request_id, method, params, send, principal, headers)
-        await self._guarded(serving, send, request_id)
+        stream = self.legacy.stream_for(session, send)
+        call = Call(message.method, message.params, session.client, principal, message.id, stream, headers)
+        await self.finish(stream, await self.legacy.request(session, call), False)
 
-    async def _guarded(self, serving: Any, send: Any, request_id: Any = None) -> None:
-        """Serve; a call refused for missing scopes becomes a 403 step-up challenge."""
-        try:
-            await serving
-        except AuthError as exc:
-            if self.auth is None:
-                raise
-            await self.auth.refuse(send, exc, request_id)
+    async def finish(self, stream: ResponseStream, reply: Reply, modern: bool) -> None:
+        """Send a call's answer: a refusal for missing scopes is a 403 step-up challenge; a 2026-07-28
+        error takes the spec's HTTP status."""
+        error = reply.result.error
+        if isinstance(error, ScopeRefusal) and not stream.started:
+            if self.auth is not None:
+                await self.auth.refuse(stream.send, insufficient_scope(error.scopes, error.message), reply.request_id)
+            else:
+                await send_error(stream.send, 403, reply.request_id, error)
+            return
+        status = ERROR_CODE_HTTP_STATUS.get(error.code, 200) if modern and error is not None else 200
+        await stream.finish(reply.body, status)
 
     async def _fan_out(self, method: str, params: dict[str, Any], uri: str | None) -> None:
         self.legacy.fan_out(orjson.dumps(notification(method, params)), uri)
@@ -165,11 +175,10 @@ class McpHttpFront:
         self.modern.stop_streams()
 
 
-def _is_modern(method: str, params: dict[str, Any], headers: dict[bytes, bytes]) -> bool:
+def _is_modern(message: Request | Notification, headers: dict[bytes, bytes]) -> bool:
     """Body first: the `_meta` envelope marks 2026-07-28; else a header naming a non-handshake version
     without a session (which the modern ladder then answers, e.g. a missing envelope)."""
-    meta = params.get("_meta")
-    if isinstance(meta, dict) and META_VERSION in meta and method != "initialize":
+    if has_envelope(message.method, message.params):
         return True
     return _names_modern_version(headers) and b"mcp-session-id" not in headers
 

@@ -1,126 +1,68 @@
 """The 2026-07-28 revision on the HTTP front: stateless requests carrying their own `_meta` envelope.
 
-Every request passes the header ladder (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`,
-`Mcp-Param-*` against the body) before anything reaches the core; errors carry the spec's codes and
-HTTP statuses. A request is answered as JSON, or as an SSE stream when progress or log lines come first;
-the client closing that stream cancels the call. `subscriptions/listen` holds a stream of list-change
-and resource-update notifications, aggregated over every upstream and every process.
+Every request passes the header ladder (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`
+against the body) before anything reaches the pipeline; errors carry the spec's codes and HTTP statuses.
+A request is answered as JSON, or as an SSE stream when progress or log lines come first; the client
+closing that stream cancels the call. `subscriptions/listen` holds a stream of list-change and
+resource-update notifications, aggregated over every upstream and every process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-from mcp.shared.inbound import (
-    ERROR_CODE_HTTP_STATUS,
-    classify_inbound_request,
-    validate_mcp_param_headers,
-)
+from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, validate_mcp_param_headers
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from ..auth import Principal
-from ..core.call import Call, ClientContext
-from ..core.gateway import SUPPORTED_VERSIONS, Gateway
-from ..jsonrpc import (
-    HEADER_MISMATCH,
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    UNSUPPORTED_PROTOCOL_VERSION,
-    McpError,
-)
-from ..version import META_CAPABILITIES, META_CLIENT_INFO, META_SUBSCRIPTION, META_VERSION, MODERN_VERSION
+from ..calls import Call
+from ..catalog.catalog import Catalog
+from ..conversation import keepalive
+from ..conversation.answer import Reply, answer
+from ..conversation.era import modern_client
+from ..conversation.listen import Listen
+from ..conversation.message import Notification, Request
+from ..jsonrpc import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, McpError
+from ..pipeline import Pipeline
+from ..upstream.watches import ResourceWatches
+from ..version import META_CLIENT_INFO, META_VERSION
 from . import sse
-from .answer import answer
 from .responses import ResponseStream, send_accepted, send_error, wait_disconnect
 
 log = logging.getLogger("mcp_gateway.front")
 
-_MODERN_VERSIONS = [MODERN_VERSION]
 _ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
 _PARAM_HEADER_PREFIX = b"mcp-param-"
 # A call still running after this long gets a watcher that cancels it when the client hangs up;
 # quick calls never pay for one.
 _DISCONNECT_WATCH_DELAY = 0.05
-_KEEPALIVE_SECONDS = 15.0
-_LISTEN_FLAGS = {
-    "toolsListChanged": "notifications/tools/list_changed",
-    "promptsListChanged": "notifications/prompts/list_changed",
-    "resourcesListChanged": "notifications/resources/list_changed",
-}
+
+Finish = Callable[[ResponseStream, Reply, bool], Awaitable[None]]
 
 
 def is_handshake_version(value: bytes | None) -> bool:
     return value is not None and value.decode("latin-1") in HANDSHAKE_PROTOCOL_VERSIONS
 
 
-class Listen:
-    """One `subscriptions/listen` stream: its filter and its queue of encoded notifications."""
-
-    __slots__ = ("honored", "methods", "queue", "subscription_id", "uris")
-
-    def __init__(self, subscription_id: Any, methods: set[str], uris: set[str], honored: dict[str, Any]) -> None:
-        self.subscription_id = subscription_id
-        self.methods = methods
-        self.uris = uris
-        self.honored = honored
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1024)
-
-    @classmethod
-    async def open(cls, gateway: Gateway, request_id: Any, params: dict[str, Any]) -> Listen:
-        """The listen a request asks for: the subset the gateway honours, its resource URIs watched."""
-        wanted = params.get("notifications")
-        if not isinstance(wanted, dict):
-            raise McpError(INVALID_PARAMS, "notifications must be an object")
-        honored: dict[str, Any] = {}
-        methods: set[str] = set()
-        for flag, method in _LISTEN_FLAGS.items():
-            if wanted.get(flag) is True:
-                honored[flag] = True
-                methods.add(method)
-        uris: set[str] = set()
-        requested_uris = wanted.get("resourceSubscriptions")
-        if isinstance(requested_uris, list):
-            for uri in requested_uris:
-                if isinstance(uri, str) and uri not in uris:
-                    try:
-                        await gateway.watches.watch(uri)
-                    except McpError:
-                        continue
-                    uris.add(uri)
-            honored["resourceSubscriptions"] = sorted(uris)
-        return cls(request_id, methods, uris, honored)
-
-    def acknowledgement(self) -> bytes:
-        params = {"_meta": {META_SUBSCRIPTION: self.subscription_id}, "notifications": self.honored}
-        return orjson.dumps({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": params})
-
-    async def close(self, gateway: Gateway) -> None:
-        for uri in self.uris:
-            await gateway.watches.unwatch(uri)
-
-    def offer(self, method: str, params: dict[str, Any], uri: str | None) -> None:
-        if uri is not None:
-            if uri not in self.uris:
-                return
-        elif method not in self.methods:
-            return
-        meta = {**(params.get("_meta") or {}), META_SUBSCRIPTION: self.subscription_id}
-        data = orjson.dumps({"jsonrpc": "2.0", "method": method, "params": {**params, "_meta": meta}})
-        try:
-            self.queue.put_nowait(data)
-        except asyncio.QueueFull:
-            log.warning("a client's listen stream is full; dropped %s", method)
-
-
 class ModernFront:
-    def __init__(self, gateway: Gateway, draining: asyncio.Event, lenient_version_header: bool) -> None:
-        self.gateway = gateway
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        catalog: Catalog,
+        watches: ResourceWatches,
+        draining: asyncio.Event,
+        lenient_version_header: bool,
+        finish: Finish,
+    ) -> None:
+        self.pipeline = pipeline
+        self._catalog = catalog
+        self._watches = watches
         self.draining = draining
         self.lenient = lenient_version_header
+        self._finish = finish
         self._listens: set[Listen] = set()
         self._warned_lenient: set[str] = set()
 
@@ -128,14 +70,13 @@ class ModernFront:
         self,
         raw_headers: list[tuple[bytes, bytes]],
         headers: dict[bytes, bytes],
-        message: dict[str, Any],
-        params: dict[str, Any],
+        message: Request | Notification,
         receive: Any,
         send: Any,
         principal: Principal,
     ) -> None:
-        method: str = message["method"]
-        request_id = message.get("id")
+        request_id = message.id if isinstance(message, Request) else None
+        params = message.params
         routing, param_headers, duplicated = _scan_headers(raw_headers)
         if duplicated is not None:
             await _reject(send, request_id, McpError(HEADER_MISMATCH, f"{duplicated} header appears more than once"))
@@ -145,42 +86,38 @@ class ModernFront:
             # Claude connectors: a 2026-07-28 body under a 2025-11-25 header (anthropics/claude-code#93290).
             self._warn_lenient(meta)
             routing["mcp-protocol-version"] = meta.get(META_VERSION)  # type: ignore[assignment]
-        rejection = classify_inbound_request(message, headers=routing, supported_modern_versions=_MODERN_VERSIONS)
-        if not hasattr(rejection, "protocol_version"):
-            data = getattr(rejection, "data", None)
-            if rejection.code == UNSUPPORTED_PROTOCOL_VERSION:  # type: ignore[union-attr]
-                data = {**(data or {}), "supported": SUPPORTED_VERSIONS}
-            await _reject(send, request_id, McpError(rejection.code, rejection.message, data))  # type: ignore[union-attr]
+        try:
+            client = modern_client(message.method, params, routing)
+        except McpError as refused:
+            await _reject(send, request_id, refused)
             return
-        assert isinstance(meta, dict)
-        capabilities = meta.get(META_CAPABILITIES)
-        if not isinstance(capabilities, dict):
-            await _reject(send, request_id, McpError(INVALID_PARAMS, f"{META_CAPABILITIES} must be an object"))
-            return
-        if "id" not in message:
+        if isinstance(message, Notification):
             await send_accepted(send)  # 2026-07-28 defines no client-to-server notifications over HTTP
             return
         if self.draining.is_set():
-            await send_error(send, 503, request_id, McpError(-32603, "gateway is shutting down"))
+            await send_error(send, 503, request_id, McpError(INTERNAL_ERROR, "gateway is shutting down"))
             return
-        if method == "tools/call":
+        if message.method == "tools/call":
             mismatch = self._param_header_mismatch(param_headers, params)
             if mismatch is not None:
                 await _reject(send, request_id, mismatch)
                 return
-        client = ClientContext.from_meta(meta)
-        if method == "subscriptions/listen":
-            await self._listen(request_id, params, headers, receive, send)
+        if message.method == "subscriptions/listen" and b"text/event-stream" not in headers.get(b"accept", b""):
+            await send_error(send, 406, request_id, McpError(INVALID_REQUEST, "Accept must include text/event-stream"))
             return
         stream = ResponseStream(send, [], None)
-        call = Call(method, params, client, stream, request_id, principal, headers=headers)
-        payload, error = await self._run_cancellable(call, receive)
-        if payload is None:
+        call = Call(message.method, params, client, principal, request_id, stream, headers)
+        reply = await self._run_cancellable(call, receive)
+        if reply is None:
             return  # the client hung up: cancelled
-        await stream.finish(payload, ERROR_CODE_HTTP_STATUS.get(error, 200) if error is not None else 200)
+        if message.method == "subscriptions/listen" and reply.ok:
+            await self._listen(call, reply, receive, send)
+            return
+        await self._finish(stream, reply, True)
 
     def _param_header_mismatch(self, present: dict[str, str] | None, params: dict[str, Any]) -> McpError | None:
-        entry = self.gateway.snapshot.lookup("tools", params.get("name"))  # type: ignore[arg-type]
+        name = params.get("name")
+        entry = self._catalog.snapshot.lookup("tools", name) if isinstance(name, str) else None
         if entry is None or (entry.param_headers is None and not present):
             return None
         arguments = params.get("arguments")
@@ -189,8 +126,8 @@ class ModernFront:
         )
         return McpError(rejection.code, rejection.message) if rejection is not None else None
 
-    async def _run_cancellable(self, call: Call, receive: Any) -> tuple[bytes | None, int | None]:
-        """Serve `call`; if the client disconnects first, cancel it and return (None, None)."""
+    async def _run_cancellable(self, call: Call, receive: Any) -> Reply | None:
+        """Serve `call`; if the client disconnects first, cancel it and return None."""
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
@@ -208,11 +145,11 @@ class ModernFront:
 
         timer = loop.call_later(_DISCONNECT_WATCH_DELAY, lambda: watcher.append(loop.create_task(watch())))
         try:
-            return await answer(self.gateway, call, set())
+            return await answer(self.pipeline, call)
         except asyncio.CancelledError:
             if hung_up:
                 task.uncancel()
-                return None, None
+                return None
             raise
         finally:
             timer.cancel()
@@ -221,35 +158,22 @@ class ModernFront:
 
     # -- subscriptions/listen ------------------------------------------------------------------------
 
-    async def _listen(
-        self, request_id: Any, params: dict[str, Any], headers: dict[bytes, bytes], receive: Any, send: Any
-    ) -> None:
-        if b"text/event-stream" not in headers.get(b"accept", b""):
-            await send_error(send, 406, request_id, McpError(INVALID_REQUEST, "Accept must include text/event-stream"))
-            return
-        try:
-            listen = await Listen.open(self.gateway, request_id, params)
-        except McpError as exc:
-            await _reject(send, request_id, exc)
-            return
+    async def _listen(self, call: Call, reply: Reply, receive: Any, send: Any) -> None:
+        assert reply.result.payload is not None
+        listen = Listen(call.request_id, reply.result.payload["notifications"])
         self._listens.add(listen)
         disconnected = asyncio.create_task(wait_disconnect(receive, listen.queue))
-        tag = {META_SUBSCRIPTION: request_id}
+
+        async def event(data: bytes) -> None:
+            await send({"type": "http.response.body", "body": sse.event(data), "more_body": True})
+
         try:
             await send({"type": "http.response.start", "status": 200, "headers": sse.SSE_HEADERS})
-            await send({"type": "http.response.body", "body": sse.event(listen.acknowledgement()), "more_body": True})
-            while not self.draining.is_set():
-                try:
-                    data = await asyncio.wait_for(listen.queue.get(), _KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    await send({"type": "http.response.body", "body": sse.KEEPALIVE, "more_body": True})
-                    continue
-                if not data:
-                    break
-                await send({"type": "http.response.body", "body": sse.event(data), "more_body": True})
+            await event(listen.acknowledgement())
+            if not self.draining.is_set():
+                await keepalive.pump(listen.queue, event, sse.KEEPALIVE)
             if self.draining.is_set():
-                end = {"jsonrpc": "2.0", "id": request_id, "result": {"resultType": "complete", "_meta": tag}}
-                await send({"type": "http.response.body", "body": sse.event(orjson.dumps(end)), "more_body": False})
+                await send({"type": "http.response.body", "body": sse.event(listen.ending()), "more_body": False})
             else:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
@@ -257,7 +181,7 @@ class ModernFront:
         finally:
             disconnected.cancel()
             self._listens.discard(listen)
-            await listen.close(self.gateway)
+            await listen.close(self._watches)
 
     def fan_out(self, method: str, params: dict[str, Any], uri: str | None) -> None:
         for listen in self._listens:
@@ -265,12 +189,11 @@ class ModernFront:
 
     def stop_streams(self) -> None:
         for listen in self._listens:
-            with contextlib.suppress(asyncio.QueueFull):
-                listen.queue.put_nowait(b"")
+            keepalive.end(listen.queue)
 
     def _warn_lenient(self, meta: dict[str, Any]) -> None:
         info = meta.get(META_CLIENT_INFO)
-        name = str(info.get("name")) if isinstance(info, dict) else "unknown client"
+        name = str(info.get("name"))[:64] if isinstance(info, dict) else "unknown client"
         if name not in self._warned_lenient and len(self._warned_lenient) < 100:
             self._warned_lenient.add(name)
             log.info(
@@ -299,7 +222,7 @@ def _scan_headers(
             if params is None:
                 params = {}
             elif key in params:
-                return routing, params, key
+                return routing, params, key[:64]
             params[key] = value.decode("latin-1").strip(" \t")
     return routing, params, None
 

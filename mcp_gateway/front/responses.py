@@ -118,6 +118,15 @@ class ResponseStream:
             except OSError:
                 self._closed = True
 
+    @property
+    def started(self) -> bool:
+        """Has the response begun (as SSE)? Then its status can no longer change."""
+        return self._started
+
+    @property
+    def send(self) -> Any:
+        return self._send
+
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         await self.write(sse.event(orjson.dumps(notification(method, params))))
 

@@ -11,17 +11,17 @@ client's answer) stays here, and messages for it are routed to the process holdi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import itertools
 import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..core.call import ClientContext
-from ..jsonrpc import McpError
+from ..calls import ClientContext
+from ..conversation.dialogue import Dialogue
+from ..conversation.keepalive import end
+from ..conversation.message import Response
 from ..state import BackendUnavailable, Sealer, StateBackend
 
 log = logging.getLogger("mcp_gateway.front")
@@ -39,46 +39,40 @@ def record_key(sid: str) -> str:
 class Watches(Protocol):
     """Upstream resource watches (the core's `ResourceWatches`)."""
 
-    async def watch(self, uri: str) -> None: ...
+    async def watch(self, uri: str) -> bool: ...
 
     async def unwatch(self, uri: str) -> None: ...
 
 
 @dataclass(slots=True)
 class FrontSession:
+    """One handshake-era session as this process holds it (a `conversation.handshake.Session`)."""
+
     sid: str
     key: str
     client: ClientContext
     last_seen: float
     last_touched: float
+    registry: SessionRegistry
     binding: bytes = b""  # the caller it was opened by (tenant and subject)
+    dialogue: Dialogue = field(default_factory=Dialogue)
     streams: list[asyncio.Queue[bytes]] = field(default_factory=list)
     subscriptions: set[str] = field(default_factory=set)
-    awaiting: dict[Any, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
-    inflight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
-    cancelled: set[Any] = field(default_factory=set)
     watched: set[str] = field(default_factory=set)  # subscriptions this process watches upstream
 
-    def answer(self, message: dict[str, Any]) -> bool:
-        """Complete the request the client answers; False when this process is not waiting for it."""
-        future = self.awaiting.pop(message.get("id"), None)
-        if future is None or future.done():
-            return False
-        if "error" in message:
-            future.set_exception(McpError.from_error(message["error"]))
-        else:
-            result = message.get("result")
-            future.set_result(result if isinstance(result, dict) else {})
-        return True
+    async def set_log_level(self, level: str) -> None:
+        await self.registry.set_log_level(self, level)
+
+    async def subscribe(self, uri: str) -> None:
+        await self.registry.subscribe(self, uri)
+
+    async def unsubscribe(self, uri: str) -> None:
+        await self.registry.unsubscribe(self, uri)
 
     def close(self) -> None:
-        for future in self.awaiting.values():
-            if not future.done():
-                future.set_exception(McpError(-32000, "session closed"))
-        self.awaiting.clear()
+        self.dialogue.close()
         for queue in self.streams:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(b"")  # wakes the GET stream, which then ends
+            end(queue)  # wakes the GET stream, which then ends
         self.streams.clear()
 
 
@@ -100,7 +94,6 @@ class SessionRegistry:
         self._by_key: dict[str, FrontSession] = {}
         # Ended here: never adopted again by this process even if a stale record lingers elsewhere.
         self._ended: dict[str, None] = {}
-        self._ids = itertools.count(1)
         backend.on("session", self._on_session_event)
         backend.on("answer", self._on_routed_answer)
 
@@ -122,7 +115,7 @@ class SessionRegistry:
         sid = self._sealer.seal(payload, SESSION_PURPOSE, bound_to)
         client.session_id = sid
         now = time.monotonic()
-        session = FrontSession(sid, record_key(sid), client, now, now, bound_to)
+        session = self._new(sid, record_key(sid), client, now, bound_to)
         try:
             await self._backend.session_create(session.key, {"t": str(payload["t"])}, self._idle_timeout)
         except BackendUnavailable as exc:
@@ -183,7 +176,7 @@ class SessionRegistry:
             log_level=level or None,
         )
         now = time.monotonic()
-        session = FrontSession(sid, key, client, now, now, bound_to)
+        session = self._new(sid, key, client, now, bound_to)
         session.subscriptions.update(name[len(_SUBSCRIPTION) :] for name in fields if name.startswith(_SUBSCRIPTION))
         self._remember(session)
         return session
@@ -198,10 +191,17 @@ class SessionRegistry:
             log.warning("session end not recorded: %s", exc)
         await self._backend.broadcast("session", {"key": session.key, "op": "end"})
 
+    def _new(self, sid: str, key: str, client: ClientContext, now: float, bound_to: bytes) -> FrontSession:
+        # Our requests to the client carry this process's id, so any process can route the answer back.
+        dialogue = Dialogue(f"gw-{self._backend.process_id}-")
+        return FrontSession(sid, key, client, now, now, self, bound_to, dialogue)
+
     def expire_idle(self) -> int:
         """Drop local copies of sessions idle here; the shared record expires by its own TTL."""
         cutoff = time.monotonic() - self._idle_timeout
-        stale = [s for s in self._sessions.values() if s.last_seen < cutoff and not s.streams and not s.inflight]
+        stale = [
+            s for s in self._sessions.values() if s.last_seen < cutoff and not s.streams and not s.dialogue.inflight
+        ]
         for session in stale:
             if not self._backend.shared:
                 self._tombstone(session.sid)  # this process is the only judge of its liveness
@@ -244,8 +244,7 @@ class SessionRegistry:
 
     async def subscribe(self, session: FrontSession, uri: str) -> None:
         session.subscriptions.add(uri)
-        if self._watches is not None and uri not in session.watched:
-            await self._watches.watch(uri)
+        if self._watches is not None and uri not in session.watched and await self._watches.watch(uri):
             session.watched.add(uri)
         await self._record(session, {_SUBSCRIPTION + uri: "1"}, [], {"op": "sub", "value": uri})
 
@@ -283,27 +282,20 @@ class SessionRegistry:
             await self._unwatch(session, value)
         return None
 
-    # -- requests to the client, and their answers ---------------------------------------------------
+    # -- the client's answers to our requests -------------------------------------------------------
 
-    def expect_answer(self, session: FrontSession) -> tuple[str, asyncio.Future[dict[str, Any]]]:
-        """A request id for asking the client, naming this process so any process can route the answer."""
-        request_id = f"gw-{self._backend.process_id}-{next(self._ids)}"
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        session.awaiting[request_id] = future
-        return request_id, future
-
-    async def route_answer(self, session: FrontSession, message: dict[str, Any]) -> None:
+    async def route_answer(self, session: FrontSession, response: Response) -> None:
         """The client answered a request: complete it here or in the process that asked."""
-        if session.answer(message):
+        if session.dialogue.answered(response):
             return
-        request_id = message.get("id")
+        request_id = response.id
         if not isinstance(request_id, str) or not request_id.startswith("gw-"):
             return
         owner = request_id[3:].split("-", 1)[0]
         if owner == self._backend.process_id:
             return  # ours, but no longer awaited (withdrawn or timed out)
         try:
-            await self._backend.send(owner, "answer", {"key": session.key, "message": message})
+            await self._backend.send(owner, "answer", {"key": session.key, "message": response.message})
         except BackendUnavailable as exc:
             log.warning("could not route a client's answer to process %s: %s", owner, exc)
 
@@ -311,5 +303,5 @@ class SessionRegistry:
         session = self._by_key.get(message.get("key", ""))
         answer = message.get("message")
         if session is not None and isinstance(answer, dict):
-            session.answer(answer)
+            session.dialogue.answered(Response(answer.get("id"), answer))
         return None

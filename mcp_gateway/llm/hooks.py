@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -14,13 +14,12 @@ from llm_bridge.errors import BridgeError
 from llm_bridge.exchange import Exchange
 
 from ..auth import AuthError, Principal
-from ..core.access import Access
-from ..front.auth_gate import AuthGate
 from ..jsonrpc import McpError
-from ..state import BackendUnavailable
-from ..telemetry.access_log import AccessLog
+from ..limits import Limiter
+from ..limits import budgets as budget_rules
+from ..policy import CurrentPolicy
+from ..telemetry.access_log import AccessLog, OtlpAccessLog
 from ..telemetry.hub import Telemetry
-from . import budgets
 
 log = logging.getLogger("mcp_gateway.llm")
 audit = logging.getLogger("mcp_gateway.audit")
@@ -28,88 +27,98 @@ audit = logging.getLogger("mcp_gateway.audit")
 KIND = "models"
 
 
+class Door(Protocol):
+    """Who is calling, from a request's headers (the HTTP front's auth gate)."""
+
+    async def principal(self, headers: dict[bytes, bytes]) -> Principal: ...
+
+    def challenge_headers(self, error: AuthError) -> list[tuple[bytes, bytes]]: ...
+
+
 class GatewayHooks:
-    def __init__(self, access: Access, gate: AuthGate | None, anonymous: Principal) -> None:
-        self.access = access
-        self.gate = gate
-        self.anonymous = anonymous
-        self.access_log: AccessLog | None = None
-        self.telemetry: Telemetry | None = None  # set by the app: spans and metrics
+    def __init__(
+        self,
+        policy: CurrentPolicy,
+        limiter: Limiter,
+        door: Door | None,
+        anonymous: Principal,
+        telemetry: Telemetry,
+        access_log: AccessLog | OtlpAccessLog | None,
+    ) -> None:
+        self._policy = policy
+        self._limiter = limiter
+        self._door = door
+        self._anonymous = anonymous
+        self._telemetry = telemetry
+        self._access_log = access_log
 
     async def authenticate(self, headers: dict[bytes, bytes], front: str) -> Principal:
-        if self.gate is None:
-            return self.anonymous
+        if self._door is None:
+            return self._anonymous
         try:
-            return await self.gate.principal(headers)
+            return await self._door.principal(headers)
         except AuthError as error:
-            challenge = self.gate.challenge_headers(error)
+            challenge = self._door.challenge_headers(error)
             raise BridgeError(error.status, error.description, headers=challenge) from None
 
     def may_use(self, caller: Principal, model: str) -> bool:
-        policy = self.access.policy
-        return policy is None or policy.visible(caller, KIND, model, None)
+        engine = self._policy.engine
+        return engine is None or engine.visible(caller, KIND, model, None)
 
     async def admit(self, exchange: Exchange) -> None:
         principal: Principal = exchange.caller
         model = exchange.original_model
-        policy = self.access.policy
-        if policy is None:
+        engine = self._policy.engine
+        if engine is None:
             return
         # Conditions see the request's parameters as `args` (e.g. a cap on max_tokens), like tool arguments.
-        decision = policy.decide(principal, KIND, model, None, exchange.request)
+        decision = engine.decide(principal, KIND, model, None, exchange.request)
         if not decision.allowed:
             self._audit_denial(principal, model, decision.rule, decision.message)
             raise BridgeError(403, f"{decision.message} (policy rule '{decision.rule}')", code="policy_denied")
-        limits = policy.limits_for(principal, KIND, model, None)
+        limits = engine.limits_for(principal, KIND, model, None)
         if not limits:
             return
         try:
-            exchange.state["slots"] = await self.access.admit(principal, KIND, model, None)
+            exchange.state["admission"] = await self._limiter.admit(principal, KIND, model, None)
         except McpError as error:
             retry = (error.data or {}).get("retryAfterSeconds", 1) if isinstance(error.data, dict) else 1
             raise BridgeError(429, error.message, code="rate_limited", retry_after=retry) from None
-        counters = budgets.counters(limits, principal, model)
-        if not counters:
+        budgets = budget_rules.budgets_for(limits, principal, model)
+        if not budgets:
             return
-        exchange.state["budgets"] = counters
-        try:
-            used = await self.access.backend.usage_read([c.key for c in counters])
-        except BackendUnavailable as exc:
-            log.warning("budgets not checked (state backend unavailable): %s", exc)
-            return
-        for counter, amount in zip(counters, used, strict=True):
-            if amount >= counter.budget:
-                await self._release(exchange)
-                raise BridgeError(
-                    429,
-                    f"{budgets.describe(counter)}; it resets in {math.ceil(counter.resets_in)}s",
-                    code="budget_exceeded",
-                    retry_after=counter.resets_in,
-                )
+        exchange.state["budgets"] = budgets
+        used_up = await budget_rules.exhausted(self._limiter.counters, budgets)
+        if used_up is not None:
+            await self._release(exchange)
+            raise BridgeError(
+                429,
+                f"{used_up.describe()}; it resets in {math.ceil(used_up.resets_in)}s",
+                code="budget_exceeded",
+                retry_after=used_up.resets_in,
+            )
 
     def outgoing_headers(self, exchange: Exchange) -> dict[str, str] | None:
         """The exchange's span starts here, just before a backend is asked, so its context goes along."""
-        telemetry = self.telemetry
-        if telemetry is None or not telemetry.tracing.enabled:
+        tracing = self._telemetry.tracing
+        if not tracing.enabled:
             return None
-        tracing = telemetry.tracing
         span = tracing.start_llm(exchange, tracing.extract(exchange.headers, None))
         exchange.state["span"] = span
         exchange.state["trace_id"] = span.trace_id
         return span.headers()
 
     async def spend(self, exchange: Exchange) -> None:
-        counters: list[budgets.Counter] | None = exchange.state.get("budgets")
+        budgets: list[budget_rules.Budget] | None = exchange.state.get("budgets")
         usage = exchange.usage
-        if counters and usage is not None:
-            await self._spend(counters, usage.total_tokens, exchange.cost)
+        if budgets and usage is not None:
+            await budget_rules.spend(self._limiter.counters, budgets, usage.total_tokens, exchange.cost)
 
     async def finish(self, exchange: Exchange) -> None:
         await self._release(exchange)
-        if self.telemetry is not None:
-            self._record(self.telemetry, exchange)
-        if self.access_log is not None:
-            self.access_log.record(_entry(exchange))
+        self._record(self._telemetry, exchange)
+        if self._access_log is not None:
+            self._access_log.record(_entry(exchange))
 
     @staticmethod
     def _record(telemetry: Telemetry, exchange: Exchange) -> None:
@@ -146,19 +155,10 @@ class GatewayHooks:
                 backend=exchange.backend,
             )
 
-    async def _spend(self, counters: list[budgets.Counter], tokens: int, cost: float | None) -> None:
-        by_kind = {"tok": float(tokens), "usd": cost}
-        try:
-            for kind, amount in by_kind.items():
-                keys = [(c.key, c.ttl) for c in counters if c.kind == kind]
-                if keys and amount:
-                    await self.access.backend.usage_add(keys, amount)
-        except BackendUnavailable as exc:
-            log.warning("usage not counted against budgets (state backend unavailable): %s", exc)
-
     async def _release(self, exchange: Exchange) -> None:
-        for key in exchange.state.pop("slots", ()):
-            await self.access.release(key)
+        admission = exchange.state.pop("admission", None)
+        if admission is not None:
+            await admission.release()
 
     @staticmethod
     def _audit_denial(principal: Principal, model: str, rule: str | None, reason: str) -> None:

@@ -7,6 +7,8 @@ Two kinds of sharing:
 - **session records**: small per-session field maps with an idle TTL (log level, resource
   subscriptions, liveness), so every process sees one session the same way.
 
+(Limit counters live with the limits: `mcp_gateway/limits/counters.py`.)
+
 `MemoryBackend` serves a single process; `RedisBackend` (state/redis_backend.py) serves many.
 Handlers are registered per message kind; a handler's return value is the reply to an `ask`.
 """
@@ -129,28 +131,6 @@ class StateBackend:
     async def session_delete(self, key: str) -> None:
         raise NotImplementedError
 
-    # -- counters for limits (policy `limits`) ----------------------------------------------------------
-
-    async def rate_acquire(self, key: str, interval_ms: float, burst: int) -> float:
-        """GCRA: admit one request of a flow allowing `burst` at once and one per `interval_ms` after.
-        Returns 0 when admitted, else the milliseconds until a request would be."""
-        raise NotImplementedError
-
-    async def concurrency_acquire(self, key: str, limit: int, ttl: float) -> bool:
-        """Take one of `limit` slots (a slot left by a crashed process frees itself after `ttl` s)."""
-        raise NotImplementedError
-
-    async def concurrency_release(self, key: str) -> None:
-        raise NotImplementedError
-
-    async def usage_read(self, keys: list[str]) -> list[float]:
-        """The amounts counted so far under these keys (0 for keys not seen; budgets, policy `limits`)."""
-        raise NotImplementedError
-
-    async def usage_add(self, keys: list[tuple[str, float]], amount: float) -> None:
-        """Add `amount` to each key; a key lives for its given seconds after it was first written."""
-        raise NotImplementedError
-
 
 class MemoryBackend(StateBackend):
     """One process: messages stay local, session records live in a dict with expiry times."""
@@ -158,9 +138,6 @@ class MemoryBackend(StateBackend):
     def __init__(self) -> None:
         super().__init__()
         self._records: dict[str, tuple[dict[str, str], float]] = {}
-        self._tats: dict[str, float] = {}
-        self._slots: dict[str, int] = {}
-        self._usage: dict[str, tuple[float, float]] = {}  # key -> (amount, expires at)
 
     def _live(self, key: str) -> dict[str, str] | None:
         record = self._records.get(key)
@@ -198,46 +175,6 @@ class MemoryBackend(StateBackend):
 
     async def session_delete(self, key: str) -> None:
         self._records.pop(key, None)
-
-    async def rate_acquire(self, key: str, interval_ms: float, burst: int) -> float:
-        now = time.monotonic() * 1000
-        tat = max(self._tats.get(key, now), now)
-        allow_at = tat + interval_ms - interval_ms * burst
-        if now < allow_at:
-            return allow_at - now
-        self._tats[key] = tat + interval_ms
-        if len(self._tats) > 100_000:
-            self._tats = {k: v for k, v in self._tats.items() if v > now}
-        return 0.0
-
-    async def concurrency_acquire(self, key: str, limit: int, ttl: float) -> bool:
-        held = self._slots.get(key, 0)
-        if held >= limit:
-            return False
-        self._slots[key] = held + 1
-        return True
-
-    async def concurrency_release(self, key: str) -> None:
-        held = self._slots.get(key, 0)
-        if held <= 1:
-            self._slots.pop(key, None)
-        else:
-            self._slots[key] = held - 1
-
-    async def usage_read(self, keys: list[str]) -> list[float]:
-        now = time.monotonic()
-        found = [self._usage.get(key) for key in keys]
-        return [entry[0] if entry is not None and entry[1] > now else 0.0 for entry in found]
-
-    async def usage_add(self, keys: list[tuple[str, float]], amount: float) -> None:
-        now = time.monotonic()
-        for key, ttl in keys:
-            entry = self._usage.get(key)
-            if entry is None or entry[1] <= now:
-                entry = (0.0, now + ttl)
-            self._usage[key] = (entry[0] + amount, entry[1])
-        if len(self._usage) > 100_000:
-            self._usage = {k: v for k, v in self._usage.items() if v[1] > now}
 
     def _sweep(self) -> None:
         now = time.monotonic()

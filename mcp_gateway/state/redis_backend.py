@@ -22,29 +22,6 @@ from .backend import BackendUnavailable, Message, StateBackend
 log = logging.getLogger("mcp_gateway.state")
 
 
-# GCRA in one atomic step, on Redis's own clock (so processes with skewed clocks agree).
-_GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local allow_at = tat + interval - interval * burst
-if now < allow_at then return tostring(allow_at - now) end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-return '0'
-"""
-# Take a slot unless all are held; the key expires if its holders die without releasing.
-_TAKE_SLOT = """
-local held = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-if held > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return 0 end
-return 1
-"""
-
-
 class RedisBackend(StateBackend):
     shared = True
 
@@ -57,8 +34,15 @@ class RedisBackend(StateBackend):
         self._client: redis.Redis = redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
-        self._gcra = self._client.register_script(_GCRA)
-        self._take_slot = self._client.register_script(_TAKE_SLOT)
+
+    @property
+    def client(self) -> redis.Redis:
+        """The connection pool, for other shared state in the same Redis (limit counters)."""
+        return self._client
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
 
     async def start(self) -> None:
         try:
@@ -130,33 +114,6 @@ class RedisBackend(StateBackend):
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:s:{key}"
-
-    # -- counters for limits -------------------------------------------------------------------------
-
-    async def rate_acquire(self, key: str, interval_ms: float, burst: int) -> float:
-        wait = await self._guarded(self._gcra(keys=[f"{self._prefix}:rate:{key}"], args=[interval_ms, burst]))
-        return float(wait.decode() if isinstance(wait, bytes) else wait)
-
-    async def concurrency_acquire(self, key: str, limit: int, ttl: float) -> bool:
-        taken = await self._guarded(
-            self._take_slot(keys=[f"{self._prefix}:slots:{key}"], args=[limit, max(1, int(ttl))])
-        )
-        return bool(taken)
-
-    async def concurrency_release(self, key: str) -> None:
-        await self._guarded(self._client.decr(f"{self._prefix}:slots:{key}"))
-
-    async def usage_read(self, keys: list[str]) -> list[float]:
-        values = await self._guarded(self._client.mget([f"{self._prefix}:use:{key}" for key in keys]))
-        return [float(value) if value is not None else 0.0 for value in values]
-
-    async def usage_add(self, keys: list[tuple[str, float]], amount: float) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for key, ttl in keys:
-            name = f"{self._prefix}:use:{key}"
-            pipe.incrbyfloat(name, amount)
-            pipe.expire(name, max(1, int(ttl)), nx=True)  # the period's key dies after the period
-        await self._guarded(pipe.execute())
 
     async def session_create(self, key: str, fields: dict[str, str], ttl: float) -> None:
         await self._guarded(self._pipeline_set(key, fields, [], ttl))

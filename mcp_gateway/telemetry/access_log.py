@@ -72,25 +72,28 @@ class AccessLog:
             self.flush()
 
 
+_MAX_FIELD = 256  # a client's spelling of a method or target is cut to this many characters
+
+
 def entry_for(
     *,
     method: str,
-    params: dict[str, Any],
+    target: str | None,
     tenant: str,
     subject: str,
     upstream: str | None,
     protocol: str,
     session: str | None,
     error: int | None,
-    started: float,
+    duration: float,
     trace_id: str | None = None,
 ) -> dict[str, Any]:
-    target = params.get("name") if method in ("tools/call", "prompts/get") else params.get("uri")
+    """One MCP request: `target` is the tool or prompt name or the resource URI it was about."""
     return {
         "ts": round(time.time(), 3),
         "pid": os.getpid(),
-        "method": method,
-        "target": target if isinstance(target, str) else None,
+        "method": method[:_MAX_FIELD],
+        "target": target[:_MAX_FIELD] if target is not None else None,
         "upstream": upstream,
         "tenant": tenant,
         "subject": subject,
@@ -98,7 +101,7 @@ def entry_for(
         "session": session[:12] if session else None,  # a prefix identifies it without revealing it
         "status": "ok" if error is None else "error",
         "error": error,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        "duration_ms": round(duration * 1000, 3),
         "trace_id": trace_id,
     }
 

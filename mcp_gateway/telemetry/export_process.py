@@ -161,12 +161,12 @@ _Export = tuple[Callable[[list[tuple[Any, ...]]], object], Callable[[], object]]
 def _http_export(settings: dict[str, Any], resource: Resource) -> _Export | None:
     """OTLP/HTTP with our own encoder and client (~7x cheaper than the SDK's encoding), when it can do what the
     SDK exporter would; None otherwise."""
+    from .exporters import exporter_for_protocol, http_traces_endpoint
     from .otlp_encode import encode_request
     from .otlp_http import OtlpHttpSender, resolve_target, sdk_needed
-    from .tracing_setup import _exporter_for_protocol, http_traces_endpoint
 
     name = settings["exporter"]
-    if (_exporter_for_protocol() if name == "otlp" else name) != "otlp-http":
+    if (exporter_for_protocol() if name == "otlp" else name) != "otlp-http":
         return None
     target = resolve_target(http_traces_endpoint(settings["endpoint"]), settings["headers"])
     reason = sdk_needed(target)
@@ -179,9 +179,9 @@ def _http_export(settings: dict[str, Any], resource: Resource) -> _Export | None
 
 
 def _sdk_export(settings: dict[str, Any], resource: Resource) -> _Export:
-    from .tracing_setup import _exporter_for_protocol, build_exporter
+    from .exporters import build_exporter, exporter_for_protocol
 
-    name = _exporter_for_protocol() if settings["exporter"] == "otlp" else settings["exporter"]
+    name = exporter_for_protocol() if settings["exporter"] == "otlp" else settings["exporter"]
     exporter = build_exporter(name, settings["endpoint"], settings["headers"])
     return lambda batch: exporter.export([rebuild(flat, resource) for flat in batch]), exporter.shutdown
 

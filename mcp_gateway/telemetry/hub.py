@@ -3,14 +3,15 @@ per-tenant recording controls), built from `telemetry:` in gateway.yaml and the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from ..calls import Call
 from ..config.model import TelemetryConfig
-from ..core.call import Call
 from .lean_span import LeanMcpSpan
 from .metrics import Metrics
 from .openinference import Recording
@@ -75,12 +76,6 @@ class Telemetry:
             self._recordings[key] = found
         return found
 
-    def record_local(self, call: Call, start_ns: int, error_code: int | None, error_message: str | None) -> None:
-        """The span of a call the gateway answered itself (lists, initialize, ping, refusals), after the fact."""
-        name = call.params.get("name") if call.method in ("tools/call", "prompts/get") else call.params.get("uri")
-        span = self.start_call(call, call.upstream or "", name if isinstance(name, str) else None, None, None, start_ns)
-        span.finish(error_code=error_code, error_message=error_message)
-
     def start_call(
         self,
         call: Call,
@@ -90,7 +85,8 @@ class Telemetry:
         arguments: Any,
         start_ns: int | None = None,
     ) -> McpSpan | LeanMcpSpan | NoopMcpSpan:
-        """The span of a call the gateway forwards upstream (its context goes into the upstream request)."""
+        """The SERVER span of one call: `target` is the tool or prompt name or the resource URI, `tool` the
+        tool's definition, `arguments` what the call carries (as the upstream gets it when it was routed)."""
         tracing = self.tracing
         headers = call.headers or {}
         meta = call.params.get("_meta")
@@ -101,7 +97,7 @@ class Telemetry:
             target=target,
             parent=tracing.extract(headers, meta),
             request_id=call.request_id,
-            session_id=tracing.session_id(headers, meta),
+            session_id=tracing.session_id(headers, meta) or session_of(call),
             protocol_version=call.client.protocol_version,
             transport=call.transport,
             tenant=principal.tenant,
@@ -113,13 +109,27 @@ class Telemetry:
             mcp_session_id=call.client.session_id,
             start_time_ns=start_ns,
         )
-        call.trace_id = span.trace_id
         return span
 
     def shutdown(self) -> None:
         self.tracing.shutdown()
         if self._meter_provider is not None:
             self._meter_provider.shutdown()
+
+
+def session_of(call: Call) -> str | None:
+    """session.id for a client that sends none of its own (the agent-session-id header or `_meta` key), so
+    Phoenix still groups its traces: its Mcp-Session-Id, or for a 2026-07-28 client, which has no session, a
+    stable value derived from the caller and the client's name and version."""
+    client = call.client
+    if client.session_id:
+        return client.session_id
+    if not client.modern:
+        return None
+    info = client.client_info or {}
+    principal = call.principal
+    seed = "\x00".join((principal.tenant, principal.subject, str(info.get("name", "")), str(info.get("version", ""))))
+    return "mcp-" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
 def _otlp_meter_provider(config: TelemetryConfig, exporter: str) -> Any:

@@ -63,6 +63,13 @@ _JSON = OpenInferenceMimeTypeValues.JSON.value
 _TEXT = OpenInferenceMimeTypeValues.TEXT.value
 _EXECUTE_TOOL = GenAiOperationNameValues.EXECUTE_TOOL.value
 _DOCUMENTS = SpanAttributes.RETRIEVAL_DOCUMENTS
+_LISTED = {
+    "tools/list": "tools",
+    "prompts/list": "prompts",
+    "resources/list": "resources",
+    "resources/templates/list": "resourceTemplates",
+}
+_LISTED_KEY = {"tools": "name", "prompts": "name", "resources": "uri", "resourceTemplates": "uriTemplate"}
 _RESOURCE_METHODS = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
 # mcp.md §Recording MCP transport: stdio is a pipe, both HTTP transports are TCP.
 _TRANSPORTS = {
@@ -161,6 +168,12 @@ def result_attributes(
     if result is not None:
         if method == "resources/read" and isinstance(result, dict):
             _documents(attributes, result.get("contents"), recording.hide_outputs)
+        elif (kind := _LISTED.get(method)) is not None and isinstance(result, dict):
+            # What a reader wants of a list span is what was listed, not every definition in full.
+            names = [item.get(_LISTED_KEY[kind]) for item in result.get(kind) or () if isinstance(item, dict)]
+            record_value(
+                attributes, SpanAttributes.OUTPUT_VALUE, SpanAttributes.OUTPUT_MIME_TYPE, names, recording.hide_outputs
+            )
         else:
             record_value(
                 attributes, SpanAttributes.OUTPUT_VALUE, SpanAttributes.OUTPUT_MIME_TYPE, result, recording.hide_outputs

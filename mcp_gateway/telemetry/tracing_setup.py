@@ -8,13 +8,10 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from openinference.semconv.resource import ResourceAttributes
 from opentelemetry.sdk.environment_variables import (
     OTEL_ATTRIBUTE_COUNT_LIMIT,
-    OTEL_EXPORTER_OTLP_PROTOCOL,
-    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
     OTEL_SDK_DISABLED,
     OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT,
 )
@@ -24,6 +21,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
 from .export_process import PipeSpanExporter
+from .exporters import exporter_for_protocol, http_traces_endpoint
+
+__all__ = ["build_provider", "http_traces_endpoint", "sdk_disabled"]
 
 if TYPE_CHECKING:
     from .tracing import TracingSettings
@@ -35,7 +35,6 @@ EXPORTERS = ("otlp", "otlp-http", "otlp-grpc", "console", "none")
 # LLM spans flatten every message and tool into attributes; the SDK's default limit (128) would silently drop
 # most of a long conversation. OpenInference's own TracerProvider uses the same limit.
 _ATTRIBUTE_LIMIT = 10_000
-_TRACES_PATH = "/v1/traces"
 
 
 def sdk_disabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -97,38 +96,7 @@ def _exporter(name: str, settings: TracingSettings, resource: Resource) -> SpanE
     if name == "console":
         return ConsoleSpanExporter()
     if name == "otlp":
-        name = _exporter_for_protocol()
+        name = exporter_for_protocol()
     headers = dict(settings.headers) or None  # None: the SDK reads OTEL_EXPORTER_OTLP_(TRACES_)HEADERS
     # OTLP encoding is the costly part of tracing: it runs in a child process (export_process.py).
     return PipeSpanExporter(name, settings.endpoint, headers, resource)
-
-
-def build_exporter(name: str, endpoint: str | None, headers: dict[str, str] | None) -> SpanExporter:
-    """The OTLP exporter itself (in the export process)."""
-    if name == "otlp-grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        return GrpcExporter(endpoint=endpoint, headers=headers)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter(endpoint=http_traces_endpoint(endpoint), headers=headers)
-
-
-def _exporter_for_protocol() -> str:
-    protocol = os.environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) or os.environ.get(OTEL_EXPORTER_OTLP_PROTOCOL)
-    protocol = (protocol or "http/protobuf").strip().lower()
-    if protocol == "grpc":
-        return "otlp-grpc"
-    if protocol != "http/protobuf":
-        log.warning("OTLP protocol %r is not supported by the Python exporter; using http/protobuf", protocol)
-    return "otlp-http"
-
-
-def http_traces_endpoint(endpoint: str | None) -> str | None:
-    """An endpoint without a path is a collector's base URL (like OTEL_EXPORTER_OTLP_ENDPOINT): the traces path
-    is appended. One with a path is used as given (like OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)."""
-    if not endpoint:
-        return None
-    if urlsplit(endpoint).path in ("", "/"):
-        return endpoint.rstrip("/") + _TRACES_PATH
-    return endpoint

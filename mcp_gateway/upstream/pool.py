@@ -14,7 +14,6 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from ..auth.principal import Principal
 from ..config import HttpUpstream, SseUpstream, StdioUpstream, Upstream
 from ..jsonrpc import McpError
 from .credentials import build_credentials
+from .events import UpstreamEvents
 from .relay import Relay
 from .session import UpstreamSession
 from .transport import Transport, UpstreamGone
@@ -30,9 +30,6 @@ from .transport_sse import LegacySseTransport
 from .transport_stdio import StdioTransport
 
 log = logging.getLogger("mcp_gateway.upstream")
-
-UpHandler = Callable[["UpstreamHandle"], Awaitable[None]]
-NotificationHandler = Callable[["UpstreamHandle", str, dict[str, Any]], Awaitable[None]]
 
 
 def build_transport(name: str, config: Upstream, base_dir: str | None = None) -> Transport:
@@ -57,15 +54,7 @@ class Health:
 
 
 class UpstreamHandle:
-    def __init__(
-        self,
-        name: str,
-        config: Upstream,
-        on_up: UpHandler,
-        on_down: UpHandler,
-        on_notification: NotificationHandler,
-        base_dir: str | None = None,
-    ) -> None:
+    def __init__(self, name: str, config: Upstream, events: UpstreamEvents, base_dir: str | None = None) -> None:
         self.name = name
         self.config = config
         self.base_dir = base_dir
@@ -74,9 +63,7 @@ class UpstreamHandle:
         self._callers = CallerSessions(self)
         self.health = Health(since=time.time())
         self.first_attempt = asyncio.Event()
-        self._on_up = on_up
-        self._on_down = on_down
-        self._on_notification = on_notification
+        self._events = events
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -122,10 +109,7 @@ class UpstreamHandle:
                 self.config.transport,
                 session.protocol_version,
             )
-            try:
-                await self._on_up(self)
-            except Exception as exc:  # a failed first listing must not kill the supervisor
-                log.warning("upstream %s: listing failed: %s", self.name, _reason(exc))
+            await self._events.up(self)  # listeners' failures are logged there, never kill the supervisor
             self._mark("ready", None)
             self.first_attempt.set()
             delay = 0.25
@@ -137,7 +121,7 @@ class UpstreamHandle:
             self._mark("down", reason)
             log.warning("upstream %s: %s; reconnecting", self.name, reason)
             await _close_quietly(session)
-            await self._on_down(self)
+            await self._events.down(self)
             await asyncio.sleep(delay)
 
     async def _watch(self, session: UpstreamSession) -> None:
@@ -155,7 +139,7 @@ class UpstreamHandle:
                 session.transport.mark_lost("health probe failed")
 
     async def _notified(self, method: str, params: dict[str, Any]) -> None:
-        await self._on_notification(self, method, params)
+        await self._events.notified(self, method, params)
 
     def _mark(self, state: str, error: str | None) -> None:
         if self.health.state != state:
@@ -268,18 +252,10 @@ class CallerSessions:
 
 
 class UpstreamPool:
-    def __init__(
-        self,
-        upstreams: dict[str, Upstream],
-        on_up: UpHandler,
-        on_down: UpHandler,
-        on_notification: NotificationHandler,
-        base_dir: str | None = None,
-    ) -> None:
+    def __init__(self, upstreams: dict[str, Upstream], events: UpstreamEvents, base_dir: str | None = None) -> None:
+        self.events = events
         self.handles = {
-            name: UpstreamHandle(name, config, on_up, on_down, on_notification, base_dir)
-            for name, config in upstreams.items()
-            if config.enabled
+            name: UpstreamHandle(name, config, events, base_dir) for name, config in upstreams.items() if config.enabled
         }
 
     async def start(self, wait: float) -> None:

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mcp_gateway.core.call import ClientContext
+from mcp_gateway.calls import ClientContext
+from mcp_gateway.conversation.message import Response
 from mcp_gateway.front.sessions import SessionRegistry
 from mcp_gateway.state import MemoryBackend, Sealer
 from mcp_gateway.state.redis_backend import RedisBackend
@@ -75,10 +76,11 @@ async def test_a_clients_answer_reaches_the_process_that_asked(redis_state):
         one = SessionRegistry(sealer, first, idle_timeout=60)
         two = SessionRegistry(sealer, second, idle_timeout=60)
         session = await one.create(ClientContext("2025-11-25", {"sampling": {}}))
-        request_id, waiting = one.expect_answer(session)
+        request_id, waiting = session.dialogue.expect_answer()
         elsewhere = await two.get(session.sid)
         assert elsewhere is not None
-        await two.route_answer(elsewhere, {"jsonrpc": "2.0", "id": request_id, "result": {"ok": True}})
+        answer = {"jsonrpc": "2.0", "id": request_id, "result": {"ok": True}}
+        await two.route_answer(elsewhere, Response(request_id, answer))
         assert await asyncio.wait_for(waiting, 3) == {"ok": True}
 
 

@@ -3,7 +3,7 @@
 An upstream that connects is listed (every page), one that goes is dropped, and one that says a list
 changed is listed again, with bursts of notifications coalesced into as few walks as needed. Those events
 are shared with the gateway's other processes through the state backend, and every client-bound change
-goes to the fronts' listeners.
+goes to the listeners (the fronts' notification fan-out).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..catalog.catalog import KINDS, CacheHint, Catalog, Entry, UpstreamView
 from ..jsonrpc import McpError
 from ..state import StateBackend
-from ..upstream.pool import UpstreamHandle, UpstreamPool
-from .watches import ResourceWatches
+from ..upstream.events import UpstreamEvents
+from ..upstream.pool import UpstreamHandle
+from .catalog import KINDS, CacheHint, Catalog, Entry, UpstreamView
 
-log = logging.getLogger("mcp_gateway.core")
+log = logging.getLogger("mcp_gateway.catalog")
 
 _LIST_METHOD = {
     "tools": "tools/list",
@@ -28,7 +28,7 @@ _LIST_METHOD = {
     "resourceTemplates": "resources/templates/list",
 }
 _CAPABILITY_OF = {"tools": "tools", "prompts": "prompts", "resources": "resources", "resourceTemplates": "resources"}
-_CHANGED_KINDS = {
+CHANGED_KINDS = {
     "notifications/tools/list_changed": ("tools",),
     "notifications/prompts/list_changed": ("prompts",),
     "notifications/resources/list_changed": ("resources", "resourceTemplates"),
@@ -40,38 +40,42 @@ ChangeListener = Callable[[str, dict[str, Any], str | None], Awaitable[None]]
 
 
 class CatalogSync:
-    def __init__(self, catalog: Catalog, views: dict[str, UpstreamView], backend: StateBackend) -> None:
+    def __init__(
+        self, catalog: Catalog, views: dict[str, UpstreamView], backend: StateBackend, events: UpstreamEvents
+    ) -> None:
         self.catalog = catalog
         self.views = views
         self.backend = backend
-        self.listeners: list[ChangeListener] = []
-        # The pool calls back here, so it (and the watches over it) are attached once built.
-        self.pool: UpstreamPool | None = None
-        self.watches: ResourceWatches | None = None
+        self._listeners: list[ChangeListener] = []
+        self._connected: dict[str, UpstreamHandle] = {}  # upstreams with a session, for remote list changes
         self._refresh_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._stale: dict[tuple[str, str], bool] = {}
+        events.on_up(self._upstream_up)
+        events.on_down(self._upstream_down)
+        events.on_notification(self._upstream_notified)
         backend.on("upstream-event", self._on_remote_upstream_event)
 
-    def attach(self, pool: UpstreamPool, watches: ResourceWatches) -> None:
-        self.pool = pool
-        self.watches = watches
+    def on_change(self, listener: ChangeListener) -> None:
+        """Be told of every client-bound change (a list changed, a watched resource was updated)."""
+        self._listeners.append(listener)
 
-    async def upstream_up(self, handle: UpstreamHandle) -> None:
+    async def _upstream_up(self, handle: UpstreamHandle) -> None:
+        self._connected[handle.name] = handle
         await asyncio.gather(*(self._refresh(handle, kind) for kind in KINDS))
-        if self.watches is not None:
-            await self.watches.restore(handle.name)
         await self.broadcast_all_changed()
 
-    async def upstream_down(self, handle: UpstreamHandle) -> None:
+    async def _upstream_down(self, handle: UpstreamHandle) -> None:
+        self._connected.pop(handle.name, None)
         self.catalog.drop(handle.name)
         await self.broadcast_all_changed()
 
     async def broadcast_all_changed(self) -> None:
-        for method in _CHANGED_KINDS:
+        """Tell every client its lists may have changed (an upstream came or went, a new policy)."""
+        for method in CHANGED_KINDS:
             await self.broadcast(method, {}, None)
 
-    async def upstream_notified(self, handle: UpstreamHandle, method: str, params: dict[str, Any]) -> None:
-        if method not in _CHANGED_KINDS and method != "notifications/resources/updated":
+    async def _upstream_notified(self, handle: UpstreamHandle, method: str, params: dict[str, Any]) -> None:
+        if method not in CHANGED_KINDS and method != "notifications/resources/updated":
             return
         await self._apply_upstream_event(handle.name, method, params)
         # Other processes hold their own upstream sessions, which may not hear of it: tell them.
@@ -84,9 +88,9 @@ class CatalogSync:
         return None
 
     async def _apply_upstream_event(self, upstream: str, method: str, params: dict[str, Any]) -> None:
-        kinds = _CHANGED_KINDS.get(method)
+        kinds = CHANGED_KINDS.get(method)
         if kinds is not None:
-            handle = self.pool.get(upstream) if self.pool is not None else None
+            handle = self._connected.get(upstream)
             if handle is not None and handle.session is not None:
                 await asyncio.gather(*(self._refresh(handle, kind) for kind in kinds))
             await self.broadcast(method, {}, None)
@@ -95,7 +99,7 @@ class CatalogSync:
             await self.broadcast(method, {**params, "uri": exposed}, exposed)
 
     async def broadcast(self, method: str, params: dict[str, Any], uri: str | None) -> None:
-        for listener in self.listeners:
+        for listener in self._listeners:
             try:
                 await listener(method, params, uri)
             except Exception:

@@ -1,4 +1,9 @@
-"""The transport-free message model: a `Call` in, a result dict (or `McpError`) out."""
+"""A `Call`: one client request in the internal stateless model, input only.
+
+Every front (HTTP in both eras, stdio) turns a request into a `Call` carrying everything needed to serve
+it: the 2026-07-28 per-request `_meta` envelope, or a handshake-era session's `initialize` data restored
+for the call. The pipeline never writes to it; what happened comes back as a `Result`.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,10 @@ from ..version import LOG_LEVELS, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_
 
 @dataclass(slots=True)
 class ClientContext:
-    """Who the client is, in the internal stateless model: everything needed to serve one of its calls.
+    """Who the client is: its protocol version, capabilities, info and log level.
 
-    A handshake-era client's `initialize` data is restored from its session for each call; a
-    2026-07-28 client sends it in every request's `_meta`.
+    A handshake-era client's context lives as long as its session (the conversation layer updates its log
+    level after `logging/setLevel`); a 2026-07-28 client sends a new one with every request.
     """
 
     protocol_version: str
@@ -55,7 +60,7 @@ class ClientContext:
         return self.protocol_version in MODERN_PROTOCOL_VERSIONS
 
 
-# Who calls when nothing authenticates (stdio, in-process use): the operator on this machine.
+# Who calls when nothing authenticates (stdio without a key, in-process use): the operator on this machine.
 LOCAL_PRINCIPAL = Principal("default", "local", method="local")
 
 
@@ -71,14 +76,13 @@ class CallSink(Protocol):
 
 @dataclass(slots=True)
 class Call:
+    """One request as the client sent it, with who sent it. Input only: nothing downstream assigns to it."""
+
     method: str
     params: dict[str, Any]
     client: ClientContext
-    sink: CallSink | None = None
-    request_id: Any = None
     principal: Principal = LOCAL_PRINCIPAL
-    upstream: str | None = None  # set when the call is routed (for the access log and traces)
+    request_id: Any = None
+    sink: CallSink | None = None
     headers: dict[bytes, bytes] | None = None  # the HTTP request's headers (trace context, session header)
     transport: str = "tcp"  # network.transport: tcp (HTTP) or pipe (stdio)
-    trace_id: str | None = None  # set when the call is traced (for the access log)
-    trace_headers: dict[str, str] | None = None  # its span's W3C context: work done for it (sampling) joins the trace

@@ -1,5 +1,5 @@
 """Token and cost budgets of LLM traffic (policy `limits` with `tokens` or `cost`), per calendar period
-in UTC, counted in the state backend so every worker and replica shares them.
+in UTC, counted so every worker and replica shares them.
 
 A request is admitted while the period's count is below the budget; what it uses is added when it ends
 (tokens are known only then), so the request that crosses a budget is counted in full and the next one
@@ -9,30 +9,41 @@ is refused until the period rolls over.
 from __future__ import annotations
 
 import calendar
+import logging
 import time
 from dataclasses import dataclass
 
 from ..auth import Principal
 from ..policy.engine import CompiledLimit
+from ..state import BackendUnavailable
+from .counters import Counters
+
+log = logging.getLogger("mcp_gateway.limits")
 
 _SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "month": 31 * 86400}
 
 
 @dataclass(frozen=True, slots=True)
-class Counter:
+class Budget:
     limit: CompiledLimit
     kind: str  # tok | usd
-    budget: float
+    amount: float
     key: str
     ttl: float  # seconds the period's key must live
     resets_in: float  # seconds until the period rolls over
 
+    def describe(self) -> str:
+        period = self.key.rsplit("|", 1)[1]
+        unit = "tokens" if self.kind == "tok" else "USD"
+        amount = f"{self.amount:g}" if self.kind == "tok" else f"{self.amount:.2f}"
+        return f"budget '{self.limit.name}' of {amount} {unit} for period {period} is used up"
 
-def counters(
+
+def budgets_for(
     limits: tuple[CompiledLimit, ...], principal: Principal, model: str, now: float | None = None
-) -> list[Counter]:
+) -> list[Budget]:
     now = time.time() if now is None else now
-    found: list[Counter] = []
+    found: list[Budget] = []
     for limit in limits:
         for kind, budget in (("tok", limit.tokens), ("usd", limit.cost)):
             if budget is None:
@@ -40,8 +51,33 @@ def counters(
             amount, period = budget
             bucket, resets_in = _period(period, now)
             key = f"{limit.key(principal, model)}|{kind}|{bucket}"
-            found.append(Counter(limit, kind, amount, key, resets_in + 60, resets_in))
+            found.append(Budget(limit, kind, amount, key, resets_in + 60, resets_in))
     return found
+
+
+async def exhausted(counters: Counters, budgets: list[Budget]) -> Budget | None:
+    """The first budget already used up this period, if any (None too when the counters are unreachable:
+    budgets are then not enforced, and that is logged)."""
+    try:
+        used = await counters.usage_read([b.key for b in budgets])
+    except BackendUnavailable as exc:
+        log.warning("budgets not checked (the counters are unreachable): %s", exc)
+        return None
+    for budget, amount in zip(budgets, used, strict=True):
+        if amount >= budget.amount:
+            return budget
+    return None
+
+
+async def spend(counters: Counters, budgets: list[Budget], tokens: int, cost: float | None) -> None:
+    """Count what a request used against each of its budgets."""
+    try:
+        for kind, amount in (("tok", float(tokens)), ("usd", cost)):
+            keys = [(b.key, b.ttl) for b in budgets if b.kind == kind]
+            if keys and amount:
+                await counters.usage_add(keys, amount)
+    except BackendUnavailable as exc:
+        log.warning("usage not counted against budgets (the counters are unreachable): %s", exc)
 
 
 def _period(period: str, now: float) -> tuple[str, float]:
@@ -54,10 +90,3 @@ def _period(period: str, now: float) -> tuple[str, float]:
     length = _SECONDS[period]
     index = int(now // length)
     return f"{period[0]}{index}", (index + 1) * length - now
-
-
-def describe(counter: Counter) -> str:
-    period = counter.key.rsplit("|", 1)[1]
-    unit = "tokens" if counter.kind == "tok" else "USD"
-    budget = f"{counter.budget:g}" if counter.kind == "tok" else f"{counter.budget:.2f}"
-    return f"budget '{counter.limit.name}' of {budget} {unit} for period {period} is used up"

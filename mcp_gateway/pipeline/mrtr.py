@@ -23,9 +23,9 @@ from typing import Any
 
 import orjson
 
-from ..jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, McpError
+from ..calls import Call, ClientContext
+from ..jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, RATE_LIMITED, McpError
 from ..state import BackendUnavailable, Sealer, StateBackend
-from .call import Call, ClientContext
 from .relay import CallRelay, Sampler
 
 log = logging.getLogger("mcp_gateway.core")
@@ -36,6 +36,8 @@ _FORWARDED_TIMEOUT_MARGIN = 5.0
 _SETTLE_SECONDS = 0.01
 
 Start = Callable[[CallRelay], Awaitable[dict[str, Any]]]
+# A call's next answer, and the parked work that goes on after it (None: the call ended with this answer).
+Outcome = tuple[dict[str, Any], "asyncio.Future[Any] | None"]
 
 
 @dataclass(slots=True)
@@ -74,8 +76,8 @@ class _ParkingRelay(CallRelay):
 
     __slots__ = ("parked",)
 
-    def __init__(self, call: Call, sampler: Sampler | None = None) -> None:
-        super().__init__(call, sampler)
+    def __init__(self, call: Call, sampler: Sampler | None, trace_headers: dict[str, str] | None) -> None:
+        super().__init__(call, sampler, trace_headers)
         self.parked: _ParkedCall | None = None
 
     async def _ask_client(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -84,12 +86,15 @@ class _ParkingRelay(CallRelay):
 
 
 class InputBridge:
-    def __init__(self, sealer: Sealer, backend: StateBackend, wait: float) -> None:
+    def __init__(
+        self, sealer: Sealer, backend: StateBackend, wait: float, sampler: Sampler | None, max_parked: int
+    ) -> None:
         self._sealer = sealer
         self._backend = backend
         self._wait = wait
+        self._max_parked = max_parked
         self._parked: dict[str, _ParkedCall] = {}
-        self.sampler: Sampler | None = None
+        self.sampler = sampler
         self._handles = itertools.count(1)
         backend.on("resume", self._on_forwarded_resume)
 
@@ -101,11 +106,13 @@ class InputBridge:
         state = params.get("requestState")
         return isinstance(state, str) and state.startswith(STATE_PREFIX)
 
-    async def run(self, call: Call, start: Start, bound_to: bytes = b"") -> dict[str, Any]:
+    async def run(
+        self, call: Call, start: Start, bound_to: bytes = b"", trace_headers: dict[str, str] | None = None
+    ) -> Outcome:
         """Serve `call` (a first attempt, or a retry carrying our `requestState`)."""
         if self.owns(call.params):
-            return await self._resume(call, bound_to)
-        relay = _ParkingRelay(call, self.sampler)
+            return await self._resume(call, bound_to, trace_headers)
+        relay = _ParkingRelay(call, self.sampler, trace_headers)
         # The handle travels inside the sealed state, so it need not be unguessable: a counter will do.
         parked = _ParkedCall(str(next(self._handles)), relay)
         relay.parked = parked
@@ -113,7 +120,7 @@ class InputBridge:
         parked.task.add_done_callback(parked.wake)
         return await self._next_outcome(parked, call, bound_to)
 
-    async def _next_outcome(self, parked: _ParkedCall, call: Call, bound_to: bytes) -> dict[str, Any]:
+    async def _next_outcome(self, parked: _ParkedCall, call: Call, bound_to: bytes) -> Outcome:
         """Wait until the call finishes or needs input the client has not been asked for yet."""
         task = parked.task
         assert task is not None
@@ -126,16 +133,24 @@ class InputBridge:
                 if _unanswered(parked):
                     # Pushes an upstream sends together (e.g. gathered) belong in one round.
                     await asyncio.sleep(_SETTLE_SECONDS)
-                    return self._park(parked, call, bound_to)
+                    return self._park(parked, call, bound_to), task
                 parked.waiter = asyncio.get_running_loop().create_future()
                 await parked.waiter
         except asyncio.CancelledError:
             # 2026-07-28: the client closing its stream cancels the call.
             task.cancel()
             raise
-        return task.result()
+        return task.result(), None
 
     def _park(self, parked: _ParkedCall, call: Call, bound_to: bytes) -> dict[str, Any]:
+        if len(self._parked) >= self._max_parked:
+            assert parked.task is not None
+            parked.task.cancel()
+            raise McpError(
+                RATE_LIMITED,
+                f"too many calls are waiting for their clients' input ({self._max_parked}); retry later",
+                {"limit": "server.max_parked_calls", "retryAfterSeconds": 1},
+            )
         parked.expiry = asyncio.get_running_loop().call_later(self._wait, self._expire, parked.handle)
         self._parked[parked.handle] = parked
         state = {
@@ -159,15 +174,15 @@ class InputBridge:
             log.info("a call waiting for the client's input expired after %gs; cancelled", self._wait)
             parked.task.cancel()
 
-    async def _resume(self, call: Call, bound_to: bytes) -> dict[str, Any]:
+    async def _resume(self, call: Call, bound_to: bytes, trace_headers: dict[str, str] | None) -> Outcome:
         state = self._open_state(call, bound_to)
         owner = state["p"]
         responses = call.params.get("inputResponses")
         if responses is not None and not isinstance(responses, dict):
             raise McpError(INVALID_PARAMS, "inputResponses must be an object")
         if owner != self._backend.process_id:
-            return await self._forward(owner, call, state["h"], responses or {}, bound_to)
-        return await self._resume_here(state["h"], responses or {}, call, bound_to)
+            return await self._forward(owner, call, state["h"], responses or {}, bound_to), None
+        return await self._resume_here(state["h"], responses or {}, call, bound_to, trace_headers)
 
     def _open_state(self, call: Call, bound_to: bytes) -> dict[str, Any]:
         token = call.params["requestState"][len(STATE_PREFIX) :]
@@ -182,13 +197,20 @@ class InputBridge:
             raise McpError(INVALID_PARAMS, "requestState is invalid")
         return state
 
-    async def _resume_here(self, handle: str, responses: dict[str, Any], call: Call, bound_to: bytes) -> dict[str, Any]:
+    async def _resume_here(
+        self,
+        handle: str,
+        responses: dict[str, Any],
+        call: Call,
+        bound_to: bytes,
+        trace_headers: dict[str, str] | None = None,
+    ) -> Outcome:
         parked = self._parked.get(handle)
         if parked is None:
             raise McpError(
                 INVALID_PARAMS, "the call this requestState belongs to has ended; send the request again without it"
             )
-        parked.relay.rebind(call)
+        parked.relay.rebind(call, trace_headers)
         for key, response in responses.items():
             push = parked.pushes.get(key)
             if push is None or push.answer.done():
@@ -229,7 +251,7 @@ class InputBridge:
         call = Call(str(message.get("method")), params, client)  # no stream here: progress stays behind
         try:
             bound = bytes.fromhex(str(message.get("bound", "")))
-            result = await self._resume_here(str(message.get("h")), message.get("responses") or {}, call, bound)
+            result, _ = await self._resume_here(str(message.get("h")), message.get("responses") or {}, call, bound)
         except McpError as exc:
             return {"error": exc.to_error()}
         return {"result": result}

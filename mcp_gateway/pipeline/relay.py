@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..auth import Principal
+from ..calls import Call
 from ..jsonrpc import INVALID_REQUEST, McpError
 from ..version import LOG_LEVELS
-from .call import Call
 
 SAMPLING = "sampling/createMessage"
 # Answers an upstream's sampling request for the caller (the gateway's own LLM routes), if configured; the third
@@ -24,15 +24,19 @@ _REQUIRED_CAPABILITY = {
 
 
 class CallRelay:
-    __slots__ = ("_call", "_progress_token", "sampler")
+    """What an upstream may do towards the client during one call: progress, log lines and server-to-client
+    requests, each only as far as the client's declared capabilities allow."""
 
-    def __init__(self, call: Call, sampler: Sampler | None = None) -> None:
+    __slots__ = ("_call", "_progress_token", "_trace_headers", "sampler")
+
+    def __init__(self, call: Call, sampler: Sampler | None = None, trace_headers: dict[str, str] | None = None) -> None:
         self.sampler = sampler
-        self.rebind(call)
+        self.rebind(call, trace_headers)
 
-    def rebind(self, call: Call) -> None:
+    def rebind(self, call: Call, trace_headers: dict[str, str] | None = None) -> None:
         """Relay to `call` from now on: an MRTR retry takes over the stream of the request it resumes."""
         self._call = call
+        self._trace_headers = trace_headers
         meta = call.params.get("_meta")
         self._progress_token = meta.get("progressToken") if isinstance(meta, dict) else None
 
@@ -92,7 +96,7 @@ class CallRelay:
         """An upstream's server-to-client request: answered here when `answers(method)`, else the client's."""
         if self.answers(method):
             assert self.sampler is not None
-            return await self.sampler(self._call.principal, params, self._call.trace_headers)
+            return await self.sampler(self._call.principal, params, self._trace_headers)
         self.check_askable(method)
         return await self._ask_client(method, params)
 
