@@ -1,5 +1,5 @@
 """One LLM request as the bridge saw it, and the hooks through which its host (the gateway) decides who
-may do what and records what happened. The bridge never imports its host (ARCHITECTURE.md rule 1)."""
+may do what and records what happened. The bridge never imports its host (docs/ARCHITECTURE.md, "Dependency rules")."""
 
 from __future__ import annotations
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from opentelemetry.sdk.trace import SpanProcessor
 
 from llm_bridge.bridge import Bridge
 
@@ -46,7 +49,7 @@ from .state import BackendUnavailable, Sealer, StateBackend, create_backend
 from .telemetry.access_log import AccessLog, OtlpAccessLog
 from .telemetry.hub import Telemetry
 from .upstream.events import UpstreamEvents
-from .upstream.pool import UpstreamPool
+from .upstream.pool import Connect, UpstreamPool, build_transport
 from .upstream.watches import ResourceWatches
 
 log = logging.getLogger("mcp_gateway")
@@ -128,9 +131,17 @@ class Gateway:
         self.telemetry.shutdown()
 
 
-def build_gateway(config: GatewayConfig, *, port: int | None = None, prometheus: bool | None = None) -> Gateway:
+def build_gateway(
+    config: GatewayConfig,
+    *,
+    port: int | None = None,
+    prometheus: bool | None = None,
+    connect: Connect = build_transport,
+    span_processors: Sequence[SpanProcessor] = (),
+) -> Gateway:
     """The whole gateway for `config`. `port`: the port actually bound (the resource URI names it);
-    `prometheus`: serve /metrics (None: as configured; stdio has nowhere to serve it)."""
+    `prometheus`: serve /metrics (None: as configured; stdio has nowhere to serve it). An embedding (or an
+    in-process test) may bring its own upstream transports (`connect`) and span consumers."""
     server = config.server
     backend = create_backend(config.state.backend, config.state.redis_url, config.state.key_prefix)
     sealer = Sealer.from_secrets(sealing_secrets(config))
@@ -138,11 +149,13 @@ def build_gateway(config: GatewayConfig, *, port: int | None = None, prometheus:
     catalog = Catalog(list(views))
     events = UpstreamEvents()
     sync = CatalogSync(catalog, views, backend, events)
-    pool = UpstreamPool(config.upstreams, events, config.base_dir)
+    pool = UpstreamPool(config.upstreams, events, config.base_dir, connect)
     router = ResourceRouter(catalog, views)
     watches = ResourceWatches(pool, router.resolve)
     policy = CurrentPolicy()
-    telemetry = Telemetry.from_config(config.telemetry, lambda: policy.engine, prometheus=prometheus)
+    telemetry = Telemetry.from_config(
+        config.telemetry, lambda: policy.engine, prometheus=prometheus, span_processors=span_processors
+    )
     reloader = None
     if config.policies is not None:
         reloaded = telemetry.metrics.policy_reload if telemetry.metrics is not None else None

@@ -7,7 +7,7 @@ GATEWAY_INFO = {"name": GATEWAY_NAME, "version": __version__}
 LEGACY_VERSION = "2025-11-25"
 MODERN_VERSION = "2026-07-28"
 
-# Per-request `_meta` keys of 2026-07-28 (reference §1.2.1).
+# Per-request `_meta` keys of 2026-07-28 (basic/index.mdx, "_meta"; SEP-2575).
 META_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"

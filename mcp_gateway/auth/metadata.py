@@ -1,5 +1,6 @@
 """What the gateway tells clients about its authorization: RFC 9728 Protected Resource Metadata and
-the `WWW-Authenticate` challenges of 401 and 403 answers (MCP authorization, reference §3.2)."""
+the `WWW-Authenticate` challenges of 401 and 403 answers (MCP authorization, "Error Handling" and
+"Scope Challenge Handling")."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def protected_resource_metadata(config: AuthConfig, resource: str) -> dict[str, 
         "authorization_servers": [issuer.issuer for issuer in config.issuers],
         "bearer_methods_supported": ["header"],
     }
-    # A minimal set; offline_access never belongs here (reference §3.1).
+    # A minimal set; offline_access never belongs here (MCP authorization, "Scope Selection Strategy").
     scopes = [s for s in (config.scopes_supported or config.required_scopes) if s != "offline_access"]
     if scopes:
         document["scopes_supported"] = scopes

@@ -7,8 +7,10 @@ import hashlib
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from opentelemetry.sdk.trace import SpanProcessor
 
 from ..calls import Call
 from ..config.model import TelemetryConfig
@@ -34,8 +36,14 @@ class Telemetry:
 
     @classmethod
     def from_config(
-        cls, config: TelemetryConfig, policy: Callable[[], Any], *, prometheus: bool | None = None
+        cls,
+        config: TelemetryConfig,
+        policy: Callable[[], Any],
+        *,
+        prometheus: bool | None = None,
+        span_processors: Sequence[SpanProcessor] = (),
     ) -> Telemetry:
+        """`span_processors`: extra consumers of every span (an embedding's own; in-process tests)."""
         tracing_config = config.tracing
         exporter = tracing_config.exporter or _ENV_EXPORTERS.get(
             os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower(), "none"
@@ -49,7 +57,7 @@ class Telemetry:
             sample_ratio=tracing_config.sample_ratio,
             session_header=config.session_header,
         )
-        tracing = Tracing(settings)
+        tracing = Tracing(settings, processors=span_processors)
         meter_provider = _otlp_meter_provider(config, exporter) if config.metrics.otlp else None
         serve = config.metrics.prometheus if prometheus is None else prometheus
         metrics = (

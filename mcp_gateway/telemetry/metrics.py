@@ -2,9 +2,9 @@
 
 Each record goes to prometheus_client (for GET /metrics, summed over worker processes; see `prometheus.py`) and/or
 to OTel instruments from a MeterProvider (which the gateway exports by OTLP). Names, units, advised buckets and
-attributes follow the semantic conventions (reference observability.md §2.3, §3); the Prometheus names are the ones
-the OTel Prometheus exporter would produce (§5), with label keys spelled '.' -> '_'. The gateway's own `tenant` and
-`upstream` / `backend` labels are added; nothing with unbounded values (ids, URIs) is ever a label.
+attributes follow the semantic conventions (OTel docs/gen-ai/mcp.md and gen-ai-metrics.md); the Prometheus names
+are the ones the OTel Prometheus exporter would produce, with label keys spelled '.' -> '_'. The gateway's own
+`tenant` and `upstream` / `backend` labels are added; nothing with unbounded values (ids, URIs) is ever a label.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ _MCP = (
 class InstrumentSpec:
     name: str  # the OTel instrument name
     unit: str
-    prometheus_name: str  # what the OTel Prometheus exporter would call it (reference §5)
+    prometheus_name: str  # what the OTel Prometheus exporter would call it
     description: str
     buckets: tuple[float, ...] | tuple[int, ...]
     attributes: tuple[str, ...]  # attribute keys, in the order record() passes values

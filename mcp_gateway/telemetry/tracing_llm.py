@@ -52,8 +52,8 @@ _EMBEDDINGS = GenAiOperationNameValues.EMBEDDINGS.value
 # The bridge's operations are all chat-like except embeddings (`responses` and `messages` are chat APIs).
 _OPERATIONS = {"chat": _CHAT, "messages": _CHAT, "responses": _CHAT, "embeddings": _EMBEDDINGS}
 # Backend provider kinds (llm_bridge.config.Provider) -> (llm.provider, llm.system, gen_ai.provider.name).
-# OpenInference and OTel spell providers differently (reference §3), hence the explicit table. llm.system is the
-# API family; Bedrock's Converse API has no OpenInference value, so it is left out.
+# OpenInference (`llm.provider`) and OTel (`gen_ai.provider.name`) spell providers differently, hence the explicit
+# table. llm.system is the API family; Bedrock's Converse API has no OpenInference value, so it is left out.
 _PROVIDERS: dict[str, tuple[str, str, str]] = {
     "openai": ("openai", "openai", GenAiProviderNameValues.OPENAI.value),
     "azure": ("azure", "openai", GenAiProviderNameValues.AZURE_AI_OPENAI.value),

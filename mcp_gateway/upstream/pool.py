@@ -14,6 +14,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,11 @@ from .transport_sse import LegacySseTransport
 from .transport_stdio import StdioTransport
 
 log = logging.getLogger("mcp_gateway.upstream")
+
+
+# Builds the transport of an upstream from its config: the three the config names by default; an embedding
+# (or the pipeline's in-process tests) may serve some upstreams in this process instead (transport_memory.py).
+Connect = Callable[[str, Upstream, "str | None"], Transport]
 
 
 def build_transport(name: str, config: Upstream, base_dir: str | None = None) -> Transport:
@@ -54,8 +60,16 @@ class Health:
 
 
 class UpstreamHandle:
-    def __init__(self, name: str, config: Upstream, events: UpstreamEvents, base_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: Upstream,
+        events: UpstreamEvents,
+        base_dir: str | None = None,
+        connect: Connect = build_transport,
+    ) -> None:
         self.name = name
+        self.connect = connect
         self.config = config
         self.base_dir = base_dir
         self.session: UpstreamSession | None = None
@@ -78,7 +92,7 @@ class UpstreamHandle:
         while not self._stopping:
             session = UpstreamSession(
                 self.name,
-                build_transport(self.name, self.config, self.base_dir),
+                self.connect(self.name, self.config, self.base_dir),
                 protocol=self.config.protocol,
                 timeout=self.config.timeout,
                 connect_timeout=self.config.connect_timeout,
@@ -214,7 +228,7 @@ class CallerSessions:
             config = handle.config
             session = UpstreamSession(
                 handle.name,
-                build_transport(handle.name, config, handle.base_dir),
+                handle.connect(handle.name, config, handle.base_dir),
                 protocol=version,
                 timeout=config.timeout,
                 connect_timeout=config.connect_timeout,
@@ -252,10 +266,18 @@ class CallerSessions:
 
 
 class UpstreamPool:
-    def __init__(self, upstreams: dict[str, Upstream], events: UpstreamEvents, base_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        upstreams: dict[str, Upstream],
+        events: UpstreamEvents,
+        base_dir: str | None = None,
+        connect: Connect = build_transport,
+    ) -> None:
         self.events = events
         self.handles = {
-            name: UpstreamHandle(name, config, events, base_dir) for name, config in upstreams.items() if config.enabled
+            name: UpstreamHandle(name, config, events, base_dir, connect)
+            for name, config in upstreams.items()
+            if config.enabled
         }
 
     async def start(self, wait: float) -> None:

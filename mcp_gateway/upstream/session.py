@@ -1,8 +1,9 @@
 """One logical MCP session with an upstream server, in whichever era the upstream speaks.
 
-Era choice (reference §2.1): probe `server/discover`; a modern answer means modern, anything else
-(error, timeout) falls back to `initialize`. Modern requests are stamped with the per-request `_meta`
-envelope and routing headers; legacy requests ride the session opened by `initialize`.
+Era choice (2026-07-28 versioning, "Backward Compatibility"): probe `server/discover`; a modern answer
+means modern, anything else (error, timeout) falls back to `initialize`. Modern requests are stamped with
+the per-request `_meta` envelope and routing headers; legacy requests ride the session opened by
+`initialize`.
 
 This layer also bridges what the client side cannot do itself: a modern upstream's `input_required`
 result is driven to completion through the relay when the downstream client is legacy.

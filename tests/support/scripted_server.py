@@ -21,6 +21,8 @@ can carry them on, and is driven entirely by command-line options::
     --prompts N                   prompts prompt_0..prompt_{N-1} (default 0).
     --resources N                 resources NAME://item/{i}, text/plain (default 0).
     --templates N                 resource templates NAME://tpl{i}/{id} (default 0).
+    --latency S                   prompts/get, resources/read and completion/complete answer after S
+                                  seconds (default 0): calls that stay in flight, for concurrency tests.
     --page-size K                 paginate tools/prompts/resources/templates lists, K per page,
                                   with opaque cursors (default: everything on one page).
     --record FILE                 append one JSON line per received message to FILE (flushed).
@@ -186,6 +188,7 @@ class Options:
     resources: int
     templates: int
     page_size: int | None
+    latency: float
     record: str | None
     json_response: bool
     require_bearer: bool
@@ -205,6 +208,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--resources", type=int, default=0)
     parser.add_argument("--templates", type=int, default=0)
     parser.add_argument("--page-size", type=int, default=None)
+    parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--record", default=None)
     parser.add_argument("--json-response", action="store_true")
     parser.add_argument("--require-bearer", action="store_true")
@@ -224,6 +228,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         resources=ns.resources,
         templates=ns.templates,
         page_size=ns.page_size,
+        latency=ns.latency,
         record=ns.record,
         json_response=ns.json_response,
         require_bearer=ns.require_bearer,
@@ -406,6 +411,7 @@ class ScriptedServer:
             on_list_resources=self._list_resources,
             on_list_resource_templates=self._list_templates,
             on_read_resource=self._read_resource,
+            on_completion=self._complete,
             on_subscriptions_listen=ListenHandler(self.bus),
         )
         # Registered directly: the constructor kwarg emits an MCPDeprecationWarning.
@@ -434,7 +440,7 @@ class ScriptedServer:
             "era": _era(version),
             "protocolVersion": version,
         }
-        for key in ("name", "uri", "arguments", "cursor", "requestState"):
+        for key in ("name", "uri", "ref", "arguments", "cursor", "requestState"):
             if key in params:
                 entry[key] = params[key]
         if isinstance(params.get("inputResponses"), Mapping):
@@ -480,6 +486,7 @@ class ScriptedServer:
     # -- prompts / resources / logging ----------------------------------------------------------------
 
     async def _get_prompt(self, ctx: Ctx, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        await anyio.sleep(self.opts.latency)
         if not any(p.name == params.name for p in self.prompts):
             raise MCPError(INVALID_PARAMS, f"Unknown prompt: {params.name}")
         text = json.dumps({"server": self.name, "prompt": params.name, "arguments": params.arguments or {}})
@@ -488,7 +495,16 @@ class ScriptedServer:
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
 
+    async def _complete(self, ctx: Ctx, params: types.CompleteRequestParams) -> types.CompleteResult:
+        """Completions: two values that start with what was typed, for any prompt argument or template variable."""
+        await anyio.sleep(self.opts.latency)
+        typed = params.argument.value
+        return types.CompleteResult(
+            completion=types.Completion(values=[f"{typed}alpha", f"{typed}beta"], total=2, has_more=False)
+        )
+
     async def _read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        await anyio.sleep(self.opts.latency)
         uri = params.uri
         known = any(r.uri == uri for r in self.resources) or any(
             uri.startswith(f"{self.name}://tpl{i}/") and len(uri) > len(f"{self.name}://tpl{i}/")
