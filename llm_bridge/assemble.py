@@ -9,7 +9,7 @@ instrumentation, whose result is what its golden spans show as `output.value`:
   an empty concatenation is left out (a stream that only said `content: ""` has no content);
 - any other scalar is replaced by the latest non-null value (`id`, `model`, `finish_reason`, `obfuscation`...),
   `null`s never overwrite, nested objects (`usage`, `logprobs`) are merged key by key, lists are extended;
-- keys keep the order they were first seen in, and `object` stays what the chunks said.
+- keys keep the order they were first seen in; `object` becomes `chat.completion` (what the whole is).
 
 Where this differs from the official accumulator, on purpose: `reasoning_content` and `refusal` are
 concatenated (it keeps only their last fragment), a tool call's `id` is replaced rather than concatenated
@@ -72,6 +72,8 @@ class StreamAssembler:
             out[key] = choices if key == "choices" else value
         if "choices" not in out:
             out["choices"] = choices
+        if out.get("object") == "chat.completion.chunk":
+            out["object"] = "chat.completion"  # the whole answer, as a non-streamed request would have had it
         return out
 
 

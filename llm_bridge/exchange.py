@@ -25,6 +25,8 @@ class Exchange:
     backend: str | None = None
     provider: str | None = None
     response: dict[str, Any] | None = None  # the answer in canonical shape (streams: assembled), if recorded
+    # The answer in the client's own wire format when that is not the canonical one (/v1/messages), if recorded.
+    client_response: dict[str, Any] | None = None
     usage: Usage | None = None
     cost: float | None = None
     status: int = 200

@@ -93,6 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     policy_schema = policy_commands.add_parser("schema", help="print the JSON Schema of policy files")
     policy_schema.set_defaults(handler=_policy_schema)
 
+    llm = commands.add_parser("llm", help="the LLM section: prices for Arize Phoenix")
+    llm_commands = llm.add_subparsers(dest="llm_command", required=True)
+    prices = llm_commands.add_parser(
+        "prices", help="print llm.prices as Phoenix model costs, or push them to a Phoenix (--phoenix URL)"
+    )
+    prices.add_argument("--config", "-c", required=True)
+    prices.add_argument("--phoenix", help="Phoenix base URL, e.g. http://127.0.0.1:6006: create/update its models")
+    prices.add_argument("--api-key-env", default="PHOENIX_API_KEY", help="variable holding a Phoenix API key")
+    prices.set_defaults(handler=_llm_prices)
+
     config = commands.add_parser("config", help="check a config file or print its JSON Schema")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a gateway.yaml")
@@ -273,6 +283,26 @@ def _print_table(header: list[str], rows: list[tuple[str, str, str]]) -> None:
         if len(first_line) > 70:
             first_line = first_line[:67] + "..."
         print(f"{name:<{width0}}  {upstream:<{width1}}  {first_line}".rstrip())
+
+
+def _llm_prices(args: argparse.Namespace) -> int:
+    from .llm.phoenix_prices import PhoenixError, phoenix_models, push
+
+    config = load_config(args.config)
+    if config.llm is None or not config.llm.prices:
+        print(f"error: {args.config} has no llm.prices", file=sys.stderr)
+        return 2
+    models = phoenix_models(config.llm.prices)
+    if not args.phoenix:
+        print(json.dumps(models, indent=2))
+        return 0
+    try:
+        for line in push(args.phoenix, models, os.environ.get(args.api_key_env)):
+            print(line)
+    except PhoenixError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _config_check(args: argparse.Namespace) -> int:

@@ -77,7 +77,10 @@ async def messages(bridge: Bridge, exchange: Exchange, send: Any, receive: Any) 
         data = result.data
         canonical = translate.chat_response(data) if native else data
         bridge.answered(exchange, canonical, Usage.of(canonical.get("usage")), served.model)
-        body = result.body if native and result.body else orjson.dumps(translate.anthropic_response(canonical))
+        answer = data if native else translate.anthropic_response(canonical)
+        if bridge.record_responses:
+            exchange.client_response = answer
+        body = result.body if native and result.body else orjson.dumps(answer)
         await bridge.settle(exchange)
         await http.send_json(send, 200, body, backend_headers(served))
         return
@@ -117,6 +120,8 @@ async def _pump(
         finally:
             if assembler is not None:
                 exchange.response = assembler.result()
+                # The message the client put together from its events.
+                exchange.client_response = translate.anthropic_response(exchange.response)
 
     await http.relay(bridge, exchange, stream, send, receive, headers, forward, _stream_error)
 

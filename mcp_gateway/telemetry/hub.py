@@ -127,16 +127,20 @@ class Telemetry:
 
 def session_of(call: Call) -> str | None:
     """session.id for a client that sends none of its own (the agent-session-id header or `_meta` key), so
-    Phoenix still groups its traces: its Mcp-Session-Id, or for a 2026-07-28 client, which has no session, a
-    stable value derived from the caller and the client's name and version."""
+    Phoenix still groups its traces: derived from its Mcp-Session-Id (a sealed token of ~150 characters, so a
+    short digest of it), or for a 2026-07-28 client, which has no session, from the caller and the client's
+    name and version (stable across calls, processes and restarts)."""
     client = call.client
     if client.session_id:
-        return client.session_id
-    if not client.modern:
+        seed = client.session_id
+    elif client.modern:
+        info = client.client_info or {}
+        principal = call.principal
+        seed = "\x00".join(
+            (principal.tenant, principal.subject, str(info.get("name", "")), str(info.get("version", "")))
+        )
+    else:
         return None
-    info = client.client_info or {}
-    principal = call.principal
-    seed = "\x00".join((principal.tenant, principal.subject, str(info.get("name", "")), str(info.get("version", ""))))
     return "mcp-" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 

@@ -35,9 +35,10 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 from opentelemetry.trace import Span, Status, StatusCode
 
-from .openinference import Recording, embedding_attributes, llm_attributes
+from .openinference import Recording, embedding_attributes, llm_attributes, record_value
+from .openinference_messages import dumps
 from .tracing_context import Propagation
-from .tracing_mcp import ATTEMPTS, BACKEND, TENANT
+from .tracing_mcp import ATTEMPTS, BACKEND, BACKEND_REQUEST, BACKEND_RESPONSE, TENANT, metadata
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,10 @@ def exchange_attributes(exchange: Any, recording: Recording) -> dict[str, Any]:
             attributes[SpanAttributes.LLM_RESPONSE_MODEL_NAME] = exchange.response_model
         if not attributes.get(SpanAttributes.LLM_MODEL_NAME):
             attributes[SpanAttributes.LLM_MODEL_NAME] = _served_model(exchange)
+        if response is not None and (reason := _finish_reason(response)) is not None:
+            attributes[SpanAttributes.LLM_FINISH_REASON] = reason
+        if exchange.front == "anthropic" and exchange.operation == "messages":
+            _as_the_client_saw_it(attributes, exchange, request, response, recording)
     attributes[GEN_AI_OPERATION_NAME] = operation
     attributes[GEN_AI_REQUEST_MODEL] = exchange.request_model or exchange.original_model
     if genai_provider:
@@ -125,6 +130,8 @@ def exchange_attributes(exchange: Any, recording: Recording) -> dict[str, Any]:
         attributes[SpanAttributes.LLM_COST_TOTAL] = exchange.cost
     if exchange.backend:
         attributes[BACKEND] = exchange.backend
+    caller = exchange.caller
+    attributes[SpanAttributes.METADATA] = metadata(tenant=getattr(caller, "tenant", None), backend=exchange.backend)
     if exchange.attempts:
         attributes[ATTEMPTS] = [f"{backend}:{outcome}" for backend, outcome in exchange.attempts]
     attributes[HTTP_RESPONSE_STATUS_CODE] = exchange.status
@@ -150,6 +157,36 @@ def _chat_request(exchange: Any) -> dict[str, Any]:
     except Exception:  # a malformed request still gets a span, with its raw body as input
         log.debug("could not translate an Anthropic request for its span", exc_info=True)
         return request
+
+
+def _finish_reason(response: dict[str, Any]) -> str | None:
+    choices = response.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    reason = first.get("finish_reason") if isinstance(first, dict) else None
+    return reason if isinstance(reason, str) else None
+
+
+def _as_the_client_saw_it(
+    attributes: dict[str, Any],
+    exchange: Any,
+    canonical_request: dict[str, Any],
+    canonical_response: dict[str, Any] | None,
+    recording: Recording,
+) -> None:
+    """An Anthropic client's span shows its own request and answer as input and output; when a backend of
+    another kind served it, what that backend was sent and answered (the canonical translation) is kept in
+    attributes of their own. The `llm.*_messages` stay the canonical ones, which Phoenix renders alike."""
+    value, mime = SpanAttributes.INPUT_VALUE, SpanAttributes.INPUT_MIME_TYPE
+    record_value(attributes, value, mime, exchange.request, recording.hide_inputs)
+    if exchange.client_response is not None:
+        value, mime = SpanAttributes.OUTPUT_VALUE, SpanAttributes.OUTPUT_MIME_TYPE
+        record_value(attributes, value, mime, exchange.client_response, recording.hide_outputs)
+    if exchange.provider == "anthropic":
+        return  # passed through: the backend saw what the client sent
+    if not recording.hide_inputs:
+        attributes[BACKEND_REQUEST] = dumps(canonical_request)
+    if canonical_response is not None and not recording.hide_outputs:
+        attributes[BACKEND_RESPONSE] = dumps(canonical_response)
 
 
 def _response_identity(attributes: dict[str, Any], response: dict[str, Any]) -> None:

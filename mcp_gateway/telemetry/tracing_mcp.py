@@ -53,6 +53,9 @@ TENANT = "mcp_gateway.tenant"
 UPSTREAM = "mcp_gateway.upstream"  # the upstream MCP server that served the request
 BACKEND = "mcp_gateway.backend"  # the LLM backend that served the request
 ATTEMPTS = "mcp_gateway.llm.attempts"  # "backend:outcome" per try, when the router failed over
+# What a translated LLM exchange sent the backend and got back, beside what the client sent and got (/v1/messages).
+BACKEND_REQUEST = "mcp_gateway.llm.backend_request"
+BACKEND_RESPONSE = "mcp_gateway.llm.backend_response"
 
 TOOL_ERROR = "tool_error"  # error.type of a CallToolResult with isError (mcp.md)
 
@@ -152,7 +155,14 @@ def request_attributes(
         attributes[TENANT] = tenant
     if upstream:
         attributes[UPSTREAM] = upstream
+    # Phoenix shows and filters on OpenInference `metadata` (a JSON object), not on vendor attributes.
+    attributes[SpanAttributes.METADATA] = metadata(tenant=tenant, upstream=upstream)
     return attributes
+
+
+def metadata(**fields: str | None) -> str:
+    """OpenInference `metadata`: a JSON object of the fields that have a value."""
+    return dumps({key: value for key, value in fields.items() if value})
 
 
 def result_attributes(

@@ -109,6 +109,7 @@ def test_tools_call_is_a_tool_span_with_the_mcp_and_openinference_attributes(tra
         "output.mime_type": "application/json",
         "session.id": "sess-1",
         "user.id": "alice",
+        "metadata": '{"tenant":"acme","upstream":"weather"}',  # what Phoenix shows and filters on
         # the gateway's own
         "mcp_gateway.tenant": "acme",
         "mcp_gateway.upstream": "weather",
@@ -410,9 +411,11 @@ def test_an_exchange_becomes_an_llm_span_with_its_times(tracing, exporter) -> No
         "gen_ai.usage.output_tokens": 287,
         "gen_ai.usage.reasoning.output_tokens": 256,
         "llm.cost.total": 0.00012,
+        "llm.finish_reason": "tool_calls",
         "http.response.status_code": 200,
         "session.id": "sess-llm",
         "user.id": "alice",
+        "metadata": '{"tenant":"acme","backend":"openai-main"}',
         "mcp_gateway.tenant": "acme",
         "mcp_gateway.backend": "openai-main",
     }
