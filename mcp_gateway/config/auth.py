@@ -18,6 +18,28 @@ class IntrospectionConfig(_Strict):
     cache_seconds: float = Field(
         60.0, ge=0, description="How long an active answer is reused (never past the token's exp)."
     )
+    require_audience: bool = Field(
+        True,
+        description=(
+            "Refuse answers without `aud` (RFC 8707). false: accept them, for authorization servers that never "
+            "send one; an `aud` that is sent must still name the gateway."
+        ),
+    )
+    negative_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a refused token is answered 401 without asking again (0: ask every time).",
+    )
+    rate_per_second: float = Field(
+        20.0,
+        gt=0,
+        description=(
+            "Most introspection calls per second, per gateway process (a token bucket); past it, tokens "
+            "that need checking get 503 with Retry-After, so a flood of made-up tokens cannot load the server."
+        ),
+    )
+    burst: int = Field(40, ge=1, description="Introspection calls allowed at once above `rate_per_second`.")
 
 
 class IssuerConfig(_Strict):
