@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config.load import ConfigError, line_of, parse_model
+from ..config.load import ConfigError, line_finder, parse_model
 from .engine import PolicyEngine
 from .model import PolicyFile
 
@@ -57,8 +57,9 @@ def load_policies(directory: str | Path) -> PolicyEngine:
             problems.append(f"{source}:1: the file sets nothing (empty, or comments only); delete it to drop it")
             continue
         lines: dict[int, int] = {}
+        line_of = line_finder(text)
         for index, rule in enumerate(policy.rules):
-            lines[index] = line_of(text, ("rules", index))
+            lines[index] = line_of(("rules", index))
             where = f"{source}:{lines[index]}"
             if rule.name in seen_names:
                 other = seen_names[rule.name]
@@ -67,7 +68,7 @@ def load_policies(directory: str | Path) -> PolicyEngine:
             if rule.condition is not None:
                 problem = _cel_problem(rule.condition)
                 if problem:
-                    line = line_of(text, ("rules", index, "condition"))
+                    line = line_of(("rules", index, "condition"))
                     problems.append(f"{source}:{line}: rules[{index}].condition: {problem}")
         parsed.append((source, policy, lines))
     if problems:
