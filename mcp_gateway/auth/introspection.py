@@ -144,7 +144,8 @@ class Introspection:
 
     def __init__(self, issuers: list[TrustedIssuer]) -> None:
         self._issuers = [issuer for issuer in issuers if issuer.introspection is not None]
-        seconds = [issuer.config.introspection.negative_cache_seconds for issuer in self._issuers]  # type: ignore[union-attr]
+        # A refusal is all issuers' verdict: remembered for the shortest time any of them allows.
+        seconds = [issuer.introspection.config.negative_cache_seconds for issuer in issuers if issuer.introspection]
         self._refusal_seconds = min(seconds, default=0.0)
         self._refusals = Refusals()
 
