@@ -3,7 +3,8 @@
 Credentials, in order: an API key (`X-API-Key`, or a bearer token whose SHA-256 is a configured key),
 a JWT from a trusted issuer, an opaque token an issuer's introspection endpoint vouches for. A verified
 token is cached until it expires (introspection answers for at most their configured time), so the hot
-path does one dict lookup and no cryptography.
+path does one dict lookup and no cryptography; refused opaque tokens are remembered briefly and
+introspection is rate-bounded (`introspection.py`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections import OrderedDict
 
 import aiohttp
 
-from ..config.model import AuthConfig
+from ..config.auth import AuthConfig
+from .claims import VerifiedToken
+from .introspection import Introspection
 from .principal import ANONYMOUS_SUBJECT, AuthError, Principal, insufficient_scope, invalid_token
 from .tenants import TenantResolver
-from .tokens import TrustedIssuer, VerifiedToken, looks_like_jwt, verify_jwt
+from .tokens import TrustedIssuer, looks_like_jwt, verify_jwt
 
 log = logging.getLogger("mcp_gateway.auth")
 
@@ -35,6 +38,7 @@ class Authenticator:
         self._tenants = TenantResolver(config.tenants)
         self._http: aiohttp.ClientSession | None = None
         self._issuers: dict[str, TrustedIssuer] = {}
+        self._introspection = Introspection([])
         self._cache: OrderedDict[str, Principal] = OrderedDict()
         self._anonymous = Principal(config.anonymous_tenant, ANONYMOUS_SUBJECT, frozenset(), method="anonymous")
 
@@ -45,6 +49,7 @@ class Authenticator:
             trusted = TrustedIssuer(issuer, audiences, self._http)
             self._issuers[issuer.issuer] = trusted
             await trusted.keys.warm_up()
+        self._introspection = Introspection(list(self._issuers.values()))
         if self.config.allow_anonymous:
             log.warning(
                 "AUTHENTICATION IS OFF for callers without credentials (auth.allow_anonymous: true): anyone who "
@@ -89,27 +94,14 @@ class Authenticator:
             return Principal(key.tenant, key.subject, frozenset(key.scopes), method="api_key")
         if looks_like_jwt(token):
             verified = await verify_jwt(token, self._issuers)
+        elif self._introspection:
+            verified = await self._introspection.verify(token)
         else:
-            verified = await self._introspect(token)
-        return self._principal(verified, token)
-
-    async def _introspect(self, token: str) -> VerifiedToken:
-        introspecting = [issuer for issuer in self._issuers.values() if issuer.introspection is not None]
-        if not introspecting:
             raise invalid_token("token is malformed" if self._issuers else "unknown credentials")
-        last: AuthError | None = None
-        for issuer in introspecting:
-            assert issuer.introspection is not None
-            try:
-                return await issuer.introspection.introspect(token, issuer)
-            except AuthError as exc:
-                last = exc
-        assert last is not None
-        raise last
+        return self._principal(verified, token)
 
     def _principal(self, verified: VerifiedToken, token: str) -> Principal:
         claims = verified.claims
-        subject = claims.get("sub") if isinstance(claims.get("sub"), str) else claims.get("client_id")
         issuer_config = self._issuers[verified.issuer].config
         tenant = self._tenants.resolve(claims, issuer_config.tenant)
         if tenant is None:
@@ -118,7 +110,7 @@ class Authenticator:
         scopes = frozenset(scope.split() if isinstance(scope, str) else [s for s in scope if isinstance(s, str)])
         return Principal(
             tenant,
-            str(subject),
+            verified.subject,
             scopes,
             claims,
             issuer=verified.issuer,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..config.model import AuthConfig
+from ..config.auth import AuthConfig
 from .principal import AuthError
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"

@@ -33,15 +33,24 @@ ANONYMOUS_SUBJECT = "anonymous"
 class AuthError(Exception):
     """A request that cannot be served as asked: 401 (no or bad credentials) or 403 (missing scopes).
 
-    `scopes` are the scopes the operation needs (named in the challenge so clients can step up).
+    `scopes` are the scopes the operation needs (named in the challenge so clients can step up);
+    `retry_after` the seconds a 503 asks the client to wait (sent as Retry-After).
     """
 
-    def __init__(self, status: int, error: str | None, description: str, scopes: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        status: int,
+        error: str | None,
+        description: str,
+        scopes: frozenset[str] = frozenset(),
+        retry_after: int | None = None,
+    ):
         super().__init__(description)
         self.status = status
         self.error = error  # RFC 6750 error code; None when no credentials were sent at all
         self.description = description
         self.scopes = scopes
+        self.retry_after = retry_after
 
 
 def invalid_token(description: str) -> AuthError:

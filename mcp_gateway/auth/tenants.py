@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config.model import TenantRules
+from ..config.auth import TenantRules
 
 
 class TenantResolver:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,6 +113,12 @@ def _describe(err: Any, root: Any, source: str) -> str:
 def line_of(root_text: str, loc: tuple[Any, ...]) -> int:
     """The line of the key path `loc` in a YAML document (for errors found after validation)."""
     return _line_of(yaml.compose(root_text, Loader=yaml.SafeLoader), loc)
+
+
+def line_finder(root_text: str) -> Callable[[tuple[Any, ...]], int]:
+    """`line_of` for many key paths of one document, which is parsed once (not once per path)."""
+    root = yaml.compose(root_text, Loader=yaml.SafeLoader)
+    return lambda loc: _line_of(root, loc)
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -24,6 +24,8 @@ class AuthGate:
         return principal
 
     def challenge_headers(self, error: AuthError) -> list[tuple[bytes, bytes]]:
+        if error.retry_after is not None:
+            return [(b"retry-after", str(error.retry_after).encode())]
         if error.status not in (401, 403):
             return []
         return [(b"www-authenticate", challenge(error, self.resource_metadata, self._default_scopes).encode())]

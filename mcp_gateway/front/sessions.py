@@ -92,7 +92,8 @@ class SessionRegistry:
         self._idle_timeout = idle_timeout
         self._sessions: dict[str, FrontSession] = {}
         self._by_key: dict[str, FrontSession] = {}
-        # Ended here: never adopted again by this process even if a stale record lingers elsewhere.
+        # Ended here: never adopted again by this process even if a stale record lingers elsewhere. Keyed on
+        # the id as sent: the sealer opens a token only in the one spelling it seals it with.
         self._ended: dict[str, None] = {}
         backend.on("session", self._on_session_event)
         backend.on("answer", self._on_routed_answer)

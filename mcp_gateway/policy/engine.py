@@ -14,7 +14,7 @@ A call the list would not show behaves as if the target did not exist; a call re
 condition is told which rule refused it.
 
 What does not depend on the arguments is cached per (caller, target), so a call costs a dict lookup
-plus the conditions that apply to it.
+plus the conditions that apply to it; the cache is bounded in bytes and in key size (`plans.py`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ import fnmatch
 import itertools
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cel
 
 from ..auth.principal import Principal
 from .model import Limit, PolicyFile, Rule, ToolView
+from .plans import MAX_KEYED_NAME, Plan, PlanCache, keyed_name
 
 log = logging.getLogger("mcp_gateway.policy")
 
@@ -41,7 +42,6 @@ _TARGET_FIELD = {
     "resourceTemplates": "resources",
     "models": "models",
 }
-_CACHE_LIMIT = 200_000
 _versions = itertools.count(1)
 
 
@@ -159,28 +159,6 @@ class Decision:
         return not self.allowed and self.visible
 
 
-@dataclass(slots=True)
-class _Plan:
-    """What can be decided without the call's arguments, for one (caller, target)."""
-
-    static_deny: CompiledRule | None
-    deny_if: list[CompiledRule] = field(default_factory=list)
-    require: list[CompiledRule] = field(default_factory=list)
-    static_allow: CompiledRule | None = None
-    allow_if: list[CompiledRule] = field(default_factory=list)
-    default_allow: bool = False
-    default_source: str = "no policy file for this tenant"
-    chain: list[str] = field(default_factory=list)
-    variables: frozenset[str] = frozenset()  # what this target's conditions read
-    limits: tuple[CompiledLimit, ...] = ()
-
-    @property
-    def visible(self) -> bool:
-        if self.static_deny is not None:
-            return False
-        return self.static_allow is not None or bool(self.allow_if) or self.default_allow
-
-
 class PolicyEngine:
     def __init__(self, files: list[tuple[str, PolicyFile, dict[int, int]]]) -> None:
         """`files`: (source path, parsed file, rule index -> line) in load order."""
@@ -210,7 +188,7 @@ class PolicyEngine:
                 self._views.append((tenants, view.tools))  # type: ignore[arg-type]
         self._recordings.sort(key=lambda entry: entry[1])  # least specific first: later ones win per field
         self._claims_used = sorted({c for r in self.rules for c in r.claims})
-        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._plans = PlanCache()
         self._by_tenant: dict[str, list[CompiledRule]] = {}
 
     def __len__(self) -> int:
@@ -297,18 +275,16 @@ class PolicyEngine:
             tuple(_claim_key(principal.claims.get(c)) for c in self._claims_used),
         )
 
-    def _plan(self, principal: Principal, kind: str, name: str, upstream: str | None) -> _Plan:
-        key = (*self.caller_key(principal), kind, name, upstream)
+    def _plan(self, principal: Principal, kind: str, name: str, upstream: str | None) -> Plan:
+        key = (*self.caller_key(principal), kind, name if len(name) <= MAX_KEYED_NAME else keyed_name(name), upstream)
         plan = self._plans.get(key)
         if plan is None:
             plan = self._make_plan(principal, kind, name, upstream)
-            if len(self._plans) >= _CACHE_LIMIT:
-                self._plans.clear()
-            self._plans[key] = plan
+            self._plans.put(key, plan)
         return plan
 
-    def _make_plan(self, principal: Principal, kind: str, name: str, upstream: str | None) -> _Plan:
-        plan = _Plan(static_deny=None)
+    def _make_plan(self, principal: Principal, kind: str, name: str, upstream: str | None) -> Plan:
+        plan = Plan(static_deny=None)
         for rule in self._rules_for(principal.tenant):
             if not rule.about(kind, name, upstream):
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mcp_gateway.state.sealing import Sealer
+from tests.support.respell import respellings
 
 
 def test_round_trip_and_every_kind_of_tampering_is_refused():
@@ -36,3 +37,19 @@ def test_keys_rotate_old_tokens_still_open_new_ones_use_the_new_key():
     assert Sealer.from_secrets([(2, "new secret")]).open(fresh, b"session") == {"n": 2}
     # Retiring key 1 retires its tokens.
     assert Sealer.from_secrets([(2, "new secret")]).open(legacy_token, b"session") is None
+
+
+def test_a_token_opens_only_in_the_one_spelling_seal_gives_it():
+    # Lenient base64 reads each of these as the same bytes; whatever is keyed on the token string (the
+    # tombstones of ended sessions) would then miss them. RFC 4648 §3.5: one canonical encoding.
+    sealer = Sealer.from_secrets([(1, "secret")])
+    seen: set[str] = set()
+    for size in range(12):  # every remainder of the length mod 3, so every padding and trailing-bits case
+        payload = {"x": "y" * size}
+        token = sealer.seal(payload, b"session")
+        assert sealer.open(token, b"session") == payload
+        for name, variant in {**respellings(token), "newline": token[:5] + "\n" + token[5:]}.items():
+            assert variant != token
+            assert sealer.open(variant, b"session") is None, name
+            seen.add(name)
+    assert {"padded", "standard alphabet", "non-zero trailing bits", "stray characters"} <= seen

@@ -34,8 +34,9 @@ class AuthServer:
         body = {"claims": claims, "omit": list(omit), "header": header or {}, "sign": sign}
         return httpx.post(f"{self.issuer}/test/mint", json=body).json()["token"]
 
-    def mint_opaque(self, **claims: Any) -> str:
-        return httpx.post(f"{self.issuer}/test/mint", json={"claims": claims, "opaque": True}).json()["token"]
+    def mint_opaque(self, omit: tuple[str, ...] = (), **claims: Any) -> str:
+        body = {"claims": claims, "omit": list(omit), "opaque": True}
+        return httpx.post(f"{self.issuer}/test/mint", json=body).json()["token"]
 
     def revoke(self, token: str) -> None:
         httpx.post(f"{self.issuer}/revoke", data={"token": token}, auth=GATEWAY_CLIENT).raise_for_status()

@@ -1,8 +1,11 @@
-"""The policy reloader against a real directory: a file rewritten in place is loaded only once whole."""
+"""The policy reloader against a real directory: a file rewritten in place is loaded only once whole, and
+no failure to read the directory ends the reloading."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,76 @@ def test_an_empty_policy_file_is_an_error_not_an_empty_policy(tmp_path: Path, te
     (tmp_path / "empty.yaml").write_text(text)
     with pytest.raises(PolicyError, match=r"empty\.yaml:1: the file sets nothing"):
         load_policies(tmp_path)
+
+
+def _too_deep_to_list(parent: Path) -> Path:
+    """A directory tree whose full path is longer than the kernel takes (PATH_MAX): listing it fails with
+    ENAMETOOLONG, an OSError like EMFILE, made with real directories (built relative to a dir fd)."""
+    top = parent / ("d" * 250)
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        for _ in range(20):
+            os.mkdir("d" * 250, dir_fd=fd)
+            inner = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
+    return top
+
+
+async def _until(predicate, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def test_a_directory_that_cannot_be_read_is_reported_retried_and_recovers(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("tenants: ['*']\ndefault: allow\nrules:\n" + _rule(0))
+
+    async def scenario() -> tuple[list[int], list[bool], list[dict]]:
+        installed: list[int] = []
+        results: list[bool] = []
+        statuses: list[dict] = []
+        reloader = await _watching(tmp_path, installed, results)
+        deep = _too_deep_to_list(tmp_path)
+        await _until(lambda: not reloader.status["ok"])
+        statuses.append(dict(reloader.status))
+        await _until(lambda: reloader.status["retry_in"] > statuses[0]["retry_in"])  # retrying, backing off
+        statuses.append(dict(reloader.status))
+        shutil.rmtree(deep)
+        await _until(lambda: reloader.status["ok"])
+        statuses.append(dict(reloader.status))
+        policy.write_text("tenants: ['*']\ndefault: allow\nrules:\n" + _rule(0) + _rule(1))  # still watching
+        await _until(lambda: installed[-1] == 2)
+        await reloader.stop()
+        return installed, results, statuses
+
+    installed, results, (failed, retried, recovered) = asyncio.run(scenario())
+    assert "File name too long" in failed["error"] and failed["rules"] == 1  # the last good policy stays
+    assert retried["failed_at"] == failed["failed_at"]
+    assert recovered["ok"] is True and recovered["rules"] == 1 and "error" not in recovered
+    assert installed == [1, 1, 2]  # reloaded afresh once readable, then the edit
+    assert results == [True, False, True, True]  # one failure reported, not one per retry
+
+
+def test_a_file_that_is_not_text_is_rejected_and_reloading_goes_on(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("tenants: ['*']\ndefault: allow\n")
+
+    async def scenario() -> tuple[list[int], dict]:
+        installed: list[int] = []
+        reloader = await _watching(tmp_path, installed, [])
+        policy.write_bytes(b"tenants: ['*']\ndefault: allow\n\xff\xfe\x00")
+        await _until(lambda: not reloader.status["ok"])
+        rejected = dict(reloader.status)
+        policy.write_text("tenants: ['*']\ndefault: allow\nrules:\n" + _rule(0))
+        await _until(lambda: installed[-1] == 1)
+        await reloader.stop()
+        return installed, rejected
+
+    installed, rejected = asyncio.run(scenario())
+    assert "policy.yaml: not UTF-8 text" in rejected["error"]
+    assert installed == [0, 1]
