@@ -36,14 +36,15 @@ NotificationHandler = Callable[["UpstreamHandle", str, dict[str, Any]], Awaitabl
 
 
 def build_transport(name: str, config: Upstream, base_dir: str | None = None) -> Transport:
+    limit = config.max_message_bytes
     if isinstance(config, SseUpstream):
-        return LegacySseTransport(name, config.url, config.headers, config.connect_timeout)
+        return LegacySseTransport(name, config.url, config.headers, config.connect_timeout, limit)
     if isinstance(config, HttpUpstream):
-        return StreamableHttpTransport(name, config.url, config.headers, config.connect_timeout)
+        return StreamableHttpTransport(name, config.url, config.headers, config.connect_timeout, limit)
     if isinstance(config, StdioUpstream):
         command = _resolve_command(config.command)
         cwd = config.cwd if config.cwd is None or base_dir is None else os.path.join(base_dir, config.cwd)
-        return StdioTransport(name, command, config.args, config.env, cwd or base_dir)
+        return StdioTransport(name, command, config.args, config.env, cwd or base_dir, limit)
     raise TypeError(f"unknown upstream transport {config!r}")
 
 

@@ -12,6 +12,7 @@ import orjson
 
 from ..jsonrpc import UPSTREAM_ERROR, McpError, is_response
 from .relay import Relay
+from .throttled_log import ThrottledLog
 
 log = logging.getLogger("mcp_gateway.upstream")
 
@@ -37,6 +38,7 @@ class Transport(ABC):
         # Set when the connection is lost for good; the pool watches it to reconnect.
         self.closed = asyncio.Event()
         self.close_reason = ""
+        self.warnings = ThrottledLog(log)
 
     @abstractmethod
     async def start(self) -> None:
@@ -87,6 +89,14 @@ class PendingRequests:
     def forget(self, request_id: Any) -> None:
         self._futures.pop(request_id, None)
 
+    def fail(self, request_id: Any, error: Exception) -> bool:
+        """Fail one waiting request (its answer could not be read); False if nothing waits on that id."""
+        future = self._futures.pop(request_id, None)
+        if future is None or future.done():
+            return False
+        future.set_exception(error)
+        return True
+
     def resolve(self, message: dict[str, Any]) -> bool:
         future = self._futures.pop(message.get("id"), None)
         if future is None or future.done():
@@ -116,9 +126,10 @@ class StreamTransport(Transport):
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            log.warning("upstream %s sent a message that is not JSON; ignored", self.name)
+            self.warnings.warning("not-json", "upstream %s sent a message that is not JSON; dropped", self.name)
             return
         if not isinstance(message, dict):
+            self.warnings.warning("not-object", "upstream %s sent a message that is not an object; dropped", self.name)
             return
         if is_response(message):
             self._pending.resolve(message)

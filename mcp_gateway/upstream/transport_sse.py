@@ -13,16 +13,25 @@ import aiohttp
 import orjson
 
 from .http1 import Http1Error, Http1Pool
-from .sse import SseDecoder
+from .limits import DEFAULT_MAX_MESSAGE_BYTES, MessageTooLarge, response_id, too_large
+from .sse import SseDecoder, SseEvent
 from .transport import StreamTransport, UpstreamGone
 
 log = logging.getLogger("mcp_gateway.upstream")
 
 
 class LegacySseTransport(StreamTransport):
-    def __init__(self, name: str, url: str, headers: dict[str, str], connect_timeout: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        headers: dict[str, str],
+        connect_timeout: float,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         super().__init__(name)
         self.url = url
+        self._max_message = max_message_bytes
         self._base_headers = {k.lower(): v for k, v in headers.items()}
         self._headers = dict(self._base_headers)
         self._post_headers = {**self._headers, "content-type": "application/json"}
@@ -49,7 +58,7 @@ class LegacySseTransport(StreamTransport):
             await self.aclose()
             raise UpstreamGone(self.name, "no endpoint event on the SSE stream") from None
         try:
-            self._posts = Http1Pool(self._endpoint, self._connect_timeout)
+            self._posts = Http1Pool(self._endpoint, self._connect_timeout, max_body=self._max_message)
         except ValueError as exc:
             await self.aclose()
             raise UpstreamGone(self.name, f"unusable endpoint event: {exc}") from None
@@ -62,9 +71,12 @@ class LegacySseTransport(StreamTransport):
             async with self._http.get(self.url, headers=headers) as response:
                 if response.status != 200:
                     raise UpstreamGone(self.name, f"SSE endpoint answered HTTP {response.status}")
-                decoder = SseDecoder()
+                decoder = SseDecoder(self._max_message)
                 async for chunk in response.content.iter_any():
                     for event in decoder.feed(chunk):
+                        if event.dropped is not None:
+                            self._dropped(event)
+                            continue
                         if event.event == "endpoint":
                             if not endpoint_ready.done():
                                 endpoint_ready.set_result(urljoin(self.url, event.data.strip()))
@@ -82,6 +94,16 @@ class LegacySseTransport(StreamTransport):
             self._pending.fail_all(reason)
             self.mark_lost(reason)
 
+    def _dropped(self, event: SseEvent) -> None:
+        """An event past `max_message_bytes` was skipped: fail the call it answered, keep the stream."""
+        assert event.dropped is not None
+        error = too_large(self.name, self._max_message)
+        request_id = response_id(event.dropped.head, event.dropped.tail)
+        if request_id is not None and self._pending.fail(request_id, error):
+            self.warnings.warning("too-large", "%s; the call it answered failed", error.message)
+        else:
+            self.warnings.warning("too-large", "%s; dropped (no waiting call could be told from it)", error.message)
+
     async def _write(self, message: dict[str, Any]) -> None:
         if self._posts is None or self.closed.is_set():
             raise UpstreamGone(self.name, self.close_reason or "not connected")
@@ -90,6 +112,8 @@ class LegacySseTransport(StreamTransport):
                 await response.read()
                 if response.status >= 400:
                     raise UpstreamGone(self.name, f"message endpoint answered HTTP {response.status}")
+        except MessageTooLarge:
+            raise too_large(self.name, self._max_message) from None
         except Http1Error as exc:
             raise UpstreamGone(self.name, str(exc)) from None
 
