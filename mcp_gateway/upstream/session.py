@@ -29,6 +29,7 @@ from ..jsonrpc import (
     McpError,
     notification,
     request,
+    valid_id,
 )
 from ..version import (
     GATEWAY_INFO,
@@ -368,6 +369,13 @@ class UpstreamSession:
         if not isinstance(method, str):
             return
         params = message.get("params") or {}
+        # Whatever the upstream puts here is used as dict keys below: a non-object params, or an id, token or
+        # request id that is not a string or number (JSON-RPC 2.0 §4), drops the message.
+        if not isinstance(params, dict) or ("id" in message and not valid_id(message["id"])):
+            self.transport.warnings.warning(
+                "bad-message", "upstream %s sent a malformed %s; dropped", self.name, method
+            )
+            return
         if "id" in message:
             if method == "ping":
                 await self._send_quietly({"jsonrpc": "2.0", "id": message["id"], "result": {}})
@@ -378,7 +386,8 @@ class UpstreamSession:
             task.add_done_callback(lambda _t, key=message["id"]: self._pushes.pop(key, None))
             return
         if method == "notifications/progress":
-            relay = self._progress.get(params.get("progressToken"))
+            token = params.get("progressToken")
+            relay = self._progress.get(token) if valid_id(token) else None
             if relay is not None:
                 await relay.progress(params)
         elif method == "notifications/message":
@@ -388,7 +397,8 @@ class UpstreamSession:
             else:
                 log.info("upstream %s log [%s]: %s", self.name, params.get("level"), params.get("data"))
         elif method == "notifications/cancelled":
-            task = self._pushes.get(params.get("requestId"))
+            request_id = params.get("requestId")
+            task = self._pushes.get(request_id) if valid_id(request_id) else None
             if task is not None:
                 task.cancel()
         elif self.on_notification is not None:

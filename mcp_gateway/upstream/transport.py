@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ..jsonrpc import UPSTREAM_ERROR, McpError, is_response
+from ..jsonrpc import UPSTREAM_ERROR, McpError, is_response, valid_id
 from .relay import Relay
 from .throttled_log import ThrottledLog
 
@@ -122,7 +122,10 @@ class StreamTransport(Transport):
     async def _write(self, message: dict[str, Any]) -> None: ...
 
     async def _deliver(self, raw: bytes | str) -> None:
-        """Route one message read from the stream: an answer to its waiter, the rest to `on_incoming`."""
+        """Route one message read from the stream: an answer to its waiter, the rest to `on_incoming`.
+
+        What cannot be a JSON-RPC message is dropped with a (throttled) warning and the stream goes on: the
+        reader is shared by every call, so one bad line must never end it (and restart the upstream)."""
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -130,6 +133,17 @@ class StreamTransport(Transport):
             return
         if not isinstance(message, dict):
             self.warnings.warning("not-object", "upstream %s sent a message that is not an object; dropped", self.name)
+            return
+        # JSON-RPC 2.0 §4: an id is a string or a number (MCP also forbids null in requests); only an error
+        # answer to a request the server could not read carries a null id. Anything else (arrays, objects)
+        # could not be matched to a request, nor used as a key.
+        if "id" in message and not valid_id(message["id"]) and not (message["id"] is None and "method" not in message):
+            self.warnings.warning(
+                "bad-id",
+                "upstream %s sent a message whose id is a %s, not a string or number; dropped",
+                self.name,
+                type(message["id"]).__name__,
+            )
             return
         if is_response(message):
             self._pending.resolve(message)

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from ..jsonrpc import UPSTREAM_ERROR, McpError
+from ..jsonrpc import UPSTREAM_ERROR, McpError, valid_id
 from .http1 import Http1Error, Http1Pool
 from .limits import DEFAULT_MAX_MESSAGE_BYTES, MessageTooLarge, too_large
 from .relay import Relay
@@ -144,8 +144,9 @@ class StreamableHttpTransport(Transport):
                 message = _parse(event.data)
                 if message is None:
                     continue
-                if "method" not in message and message.get("id") == request_id:
-                    return message
+                answer_id = message.get("id")
+                if "method" not in message and answer_id == request_id and valid_id(answer_id):
+                    return message  # (valid_id: `true` == 1 in Python, and must not answer request 1)
                 if self.on_incoming is not None:
                     await self.on_incoming(message, related)
         return None
