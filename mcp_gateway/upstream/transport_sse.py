@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import orjson
@@ -79,7 +79,7 @@ class LegacySseTransport(StreamTransport):
                             continue
                         if event.event == "endpoint":
                             if not endpoint_ready.done():
-                                endpoint_ready.set_result(urljoin(self.url, event.data.strip()))
+                                endpoint_ready.set_result(self._endpoint_of(event.data))
                             continue
                         await self._deliver(event.data)
         except UpstreamGone as exc:
@@ -93,6 +93,19 @@ class LegacySseTransport(StreamTransport):
         finally:
             self._pending.fail_all(reason)
             self.mark_lost(reason)
+
+    def _endpoint_of(self, data: str) -> str:
+        """Where to POST, from the `endpoint` event: on the SSE URL's own origin only (scheme, host and port,
+        RFC 6454 §4), as the MCP SDK's client requires. Anything else would send every message, and the
+        credentials in its headers, wherever the event says."""
+        endpoint = urljoin(self.url, data.strip())
+        if _origin(endpoint) != _origin(self.url):
+            raise UpstreamGone(
+                self.name,
+                f"its endpoint event names another origin ({_shown_origin(endpoint)}); "
+                f"only endpoints on {_shown_origin(self.url)} are accepted",
+            )
+        return endpoint
 
     def _dropped(self, event: SseEvent) -> None:
         """An event past `max_message_bytes` was skipped: fail the call it answered, keep the stream."""
@@ -128,3 +141,22 @@ class LegacySseTransport(StreamTransport):
             self._posts.close()
         if self._http is not None:
             await self._http.close()
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _shown_origin(url: str) -> str:
+    """scheme://host:port only: the path and query of an endpoint may carry a session secret."""
+    origin = _origin(url)
+    if origin is None:
+        return "an unparseable URL"
+    scheme, host, port = origin
+    return f"{scheme}://{host}:{port}" if port is not None else f"{scheme}://{host}"
