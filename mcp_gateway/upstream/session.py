@@ -42,6 +42,7 @@ from ..version import (
     META_VERSION,
     MODERN_VERSION,
 )
+from .outbox import Outbox
 from .relay import Relay
 from .transport import Transport
 from .transport_http import SessionExpired, StreamableHttpTransport
@@ -88,6 +89,7 @@ class UpstreamSession:
         self._ids = itertools.count(1)
         self._progress: dict[Any, Relay] = {}
         self._inflight: dict[Any, Relay] = {}
+        self._outboxes: dict[int, Outbox] = {}  # id(relay) -> the notifications on their way to its client
         self._pushes: dict[Any, asyncio.Task[None]] = {}
         self._listen_task: asyncio.Task[None] | None = None
         self.subscribed: set[str] = set()  # handshake era: URIs this session has subscribed to
@@ -279,6 +281,7 @@ class UpstreamSession:
         if extra_headers:
             headers = {**(headers or {}), **extra_headers}
         message = request(request_id, method, params)
+        answered = False
         try:
             async with asyncio.timeout(timeout):
                 try:
@@ -286,6 +289,7 @@ class UpstreamSession:
                 except SessionExpired:
                     await self._reinitialize()
                     response = await self.transport.exchange(message, headers=headers, related=relay)
+            answered = True
         except TimeoutError:
             self._cancel_upstream(request_id, "timed out at the gateway")
             raise McpError(
@@ -297,6 +301,11 @@ class UpstreamSession:
         finally:
             self._inflight.pop(request_id, None)
             self._progress.pop(request_id, None)
+            outbox = self._outboxes.pop(id(relay), None) if self._outboxes and relay is not None else None
+            if outbox is not None and not answered:
+                outbox.close()
+        if outbox is not None and answered:
+            await outbox.flush()  # the call's own notifications reach its client before its answer
         error = response.get("error")
         if error is not None:
             raise McpError.from_error(error)
@@ -389,11 +398,11 @@ class UpstreamSession:
             token = params.get("progressToken")
             relay = self._progress.get(token) if valid_id(token) else None
             if relay is not None:
-                await relay.progress(params)
+                self._outbox(relay).put(True, params)
         elif method == "notifications/message":
             relay = related or self._guess_relay()
             if relay is not None:
-                await relay.log(params)
+                self._outbox(relay).put(False, params)
             else:
                 log.info("upstream %s log [%s]: %s", self.name, params.get("level"), params.get("data"))
         elif method == "notifications/cancelled":
@@ -407,6 +416,14 @@ class UpstreamSession:
             task = asyncio.create_task(self.on_notification(method, params))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+    def _outbox(self, relay: Relay) -> Outbox:
+        # Never awaited here: this reader may serve every call of the upstream (stdio, SSE), and one client
+        # that does not read its stream must not stall the others.
+        outbox = self._outboxes.get(id(relay))
+        if outbox is None:
+            outbox = self._outboxes[id(relay)] = Outbox(self.name, relay)
+        return outbox
 
     def _guess_relay(self) -> Relay | None:
         # Stream transports do not say which call a push belongs to: the newest call in flight is the best

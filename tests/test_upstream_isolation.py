@@ -1,0 +1,63 @@
+"""Callers sharing an upstream cannot hold each other up: a client that never reads its response stream
+does not stall a shared stdio upstream."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+
+import anyio
+import httpx
+import pytest
+
+from tests.support.processes import SUPPORT
+from tests.support.wire import envelope, final_message, modern_headers, modern_post
+
+pytestmark = pytest.mark.anyio
+
+
+def _stuck_client(port: int, tool: str, arguments: dict) -> socket.socket:
+    """A raw client that POSTs one 2026-07-28 tools/call asking for progress, then never reads a byte."""
+    params = {"name": tool, "arguments": arguments, "_meta": envelope(progressToken="stuck")}
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}).encode()
+    headers = {**modern_headers("tools/call", params), "host": f"127.0.0.1:{port}", "content-length": str(len(body))}
+    request = "POST /mcp HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(request.encode() + body)
+    return sock
+
+
+def _echo_seconds(url: str, n: int) -> float:
+    """How long a quick call from another client takes (a 2026-07-28 POST; at most 5 s)."""
+    started = time.monotonic()
+    try:
+        response = modern_post(url, "tools/call", {"name": "box__echo", "arguments": {"n": n}}, timeout=5)
+    except httpx.TimeoutException:
+        pytest.fail(f"call {n} of another client got no answer within 5 s: the upstream is stalled")
+    assert json.loads(final_message(response)["result"]["content"][0]["text"])["arguments"] == {"n": n}
+    return time.monotonic() - started
+
+
+async def test_a_client_not_reading_its_stream_does_not_stall_a_shared_stdio_upstream(gateway):
+    server = {"transport": "stdio", "command": sys.executable, "args": [str(SUPPORT / "raw_stdio_server.py")]}
+    gw = gateway({"upstreams": {"box": {**server, "protocol": "2025-11-25"}}}, upstreams_ready=1)
+    # ~16 MB of progress: far more than the socket buffers between the gateway and the stuck client hold.
+    stuck = _stuck_client(gw.port, "box__flood", {"count": 40000, "size": 400})
+    try:
+        await anyio.sleep(1.5)  # the flood is under way and the stuck client's stream is full
+        seconds = [_echo_seconds(gw.url, n) for n in range(5)]
+        print(f"another client's calls while one client is stuck: {', '.join(f'{s * 1000:.0f}' for s in seconds)} ms")
+        assert max(seconds) < 2.0, seconds
+    finally:
+        stuck.close()
+    # Once the stuck client is gone, its call ends and says once how much it missed.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any("notifications were dropped" in line for line in gw.proc.output):
+        await anyio.sleep(0.1)
+    dropped = [line for line in gw.proc.output if "notifications were dropped" in line]
+    assert len(dropped) == 1 and "upstream box: a client did not read its response stream" in dropped[0], dropped
+    assert gw.readyz()["upstreams"]["box"]["connects"] == 1
