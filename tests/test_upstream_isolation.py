@@ -1,8 +1,9 @@
 """Callers sharing an upstream cannot hold each other up: a client that never reads its response stream
-does not stall a shared stdio upstream."""
+does not stall a shared stdio upstream, and one tenant's backlog does not queue another tenant's calls."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import sys
@@ -12,7 +13,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.support.processes import SUPPORT
+from tests.support.processes import SUPPORT, read_records
 from tests.support.wire import envelope, final_message, modern_headers, modern_post
 
 pytestmark = pytest.mark.anyio
@@ -61,3 +62,52 @@ async def test_a_client_not_reading_its_stream_does_not_stall_a_shared_stdio_ups
     dropped = [line for line in gw.proc.output if "notifications were dropped" in line]
     assert len(dropped) == 1 and "upstream box: a client did not read its response stream" in dropped[0], dropped
     assert gw.readyz()["upstreams"]["box"]["connects"] == 1
+
+
+KEYS = {"a": "mgw_tenant_a_key", "b": "mgw_tenant_b_key"}
+
+
+def _api_keys() -> list[dict]:
+    return [
+        {"sha256": hashlib.sha256(key.encode()).hexdigest(), "tenant": tenant, "subject": f"{tenant}-bot"}
+        for tenant, key in KEYS.items()
+    ]
+
+
+async def _call(client: httpx.AsyncClient, url: str, tenant: str, tool: str, arguments: dict) -> dict:
+    params = {"name": tool, "arguments": arguments, "_meta": envelope()}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+    headers = {**modern_headers("tools/call", params), "x-api-key": KEYS[tenant]}
+    return final_message(await client.post(url, content=json.dumps(body), headers=headers))
+
+
+def _sleeps(record) -> int:
+    return sum(1 for r in read_records(record) if r.get("method") == "tools/call" and r.get("name") == "sleep")
+
+
+async def test_one_tenants_backlog_does_not_queue_another_tenants_quick_call(upstreams, gateway, tmp_path):
+    record = tmp_path / "up.jsonl"
+    _, url = upstreams("--name", "up", "--tools", "1", "--record", str(record))
+    gw = gateway(
+        {"auth": {"api_keys": _api_keys()}, "upstreams": {"up": {"transport": "streamable_http", "url": url}}},
+        upstreams_ready=1,
+    )
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client, anyio.create_task_group() as tg:
+        # Tenant a: 300 slow calls, more than the upstream pool's 256 connections.
+        for _ in range(300):
+            tg.start_soon(_call, client, gw.url, "a", "up__sleep", {"seconds": 6})
+        # Every regular slot is held: 255 by tenant a, one by the gateway's own listen stream.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _sleeps(record) < 255:
+            await anyio.sleep(0.1)
+        assert _sleeps(record) == 255
+        await anyio.sleep(0.5)  # the rest of a's calls wait for a slot
+        assert _sleeps(record) == 255
+        # Tenant b: one quick call, served at once rather than after a's backlog.
+        started = time.monotonic()
+        answer = await _call(client, gw.url, "b", "up__tool_0", {"quick": True})
+        waited = time.monotonic() - started
+        assert json.loads(answer["result"]["content"][0]["text"])["arguments"] == {"quick": True}
+        print(f"tenant b's quick call behind 300 slow calls of tenant a: {waited * 1000:.0f} ms")
+        assert waited < 1.5, f"tenant b waited {waited:.1f} s behind tenant a"

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from .fair_slots import FairSlots
 from .limits import DEFAULT_MAX_MESSAGE_BYTES, MessageTooLarge
 
 _IDLE_SECONDS = 30.0  # idle connections older than this are closed, not reused
@@ -229,7 +230,7 @@ class Http1Pool:
         self._max_body = max_body
         self._idle: list[Http1Response] = []
         self._closed = False
-        self._slots = asyncio.Semaphore(limit)
+        self._slots = FairSlots(limit)  # shared fairly between tenants (see fair_slots)
         self._encoded: tuple[dict[str, str], bytes] | None = None  # the last static header dict, encoded
 
     def _head(self, headers: dict[str, str], extra: dict[str, str] | None) -> bytes:
@@ -269,12 +270,14 @@ class Http1Pool:
             raise Http1Error(f"cannot connect: {exc.strerror or exc}", connect=True) from None
         return connection
 
-    def post(self, headers: dict[str, str], body: bytes, extra: dict[str, str] | None = None) -> _Exchange:
+    def post(
+        self, headers: dict[str, str], body: bytes, extra: dict[str, str] | None = None, tenant: str | None = None
+    ) -> _Exchange:
         """`async with pool.post(...) as response:`; the connection goes back to the pool only when the
-        response was read to its end and the server keeps it alive."""
-        return _Exchange(
-            self, self._request_line + self._head(headers, extra) + b"content-length: %d\r\n\r\n" % len(body) + body
-        )
+        response was read to its end and the server keeps it alive. `tenant` is whom the slot is counted
+        for (None: the gateway's own traffic)."""
+        request = self._request_line + self._head(headers, extra) + b"content-length: %d\r\n\r\n" % len(body) + body
+        return _Exchange(self, request, tenant)
 
     def _release(self, connection: Http1Response) -> None:
         if connection.complete and connection.keep_alive and not connection.lost and not self._closed:
@@ -292,16 +295,17 @@ class Http1Pool:
 
 
 class _Exchange:
-    __slots__ = ("_connection", "_pool", "_request")
+    __slots__ = ("_connection", "_pool", "_request", "_tenant")
 
-    def __init__(self, pool: Http1Pool, request: bytes) -> None:
+    def __init__(self, pool: Http1Pool, request: bytes, tenant: str | None) -> None:
         self._pool = pool
         self._request = request
+        self._tenant = tenant
         self._connection: Http1Response | None = None
 
     async def __aenter__(self) -> Http1Response:
         pool = self._pool
-        await pool._slots.acquire()
+        await pool._slots.acquire(self._tenant)
         try:
             connection = self._connection = await pool._connection()
             connection.send(self._request)
@@ -318,7 +322,7 @@ class _Exchange:
         if self._connection is not None:
             self._pool._release(self._connection)
             self._connection = None
-        self._pool._slots.release()
+        self._pool._slots.release(self._tenant)
 
 
 def _encode(headers: dict[str, str]) -> bytes:

@@ -188,7 +188,8 @@ class UpstreamHandle:
                     # A handshake-era session belongs to whoever opened it (SDK servers answer 404 to
                     # anyone else): each caller gets a session of its own.
                     session = await self._callers.session(principal, caller, session.protocol_version)
-        return await session.request(method, params, relay=relay, headers=headers)
+        tenant = principal.tenant if principal is not None else None
+        return await session.request(method, params, relay=relay, headers=headers, tenant=tenant)
 
     async def stop(self) -> None:
         self._stopping = True

@@ -219,14 +219,16 @@ class UpstreamSession:
         relay: Relay | None = None,
         timeout: float | None = None,
         headers: dict[str, str] | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
-        """Send one request and return its raw result dict; errors raise `McpError`."""
+        """Send one request and return its raw result dict; errors raise `McpError`. `tenant` is whose call
+        it is (connections are shared fairly between tenants)."""
         params = dict(params) if params else {}
         if relay is not None and not self.modern and relay.log_level is not None:
             await self._widen_log_level(relay.log_level)
         rounds = 0
         while True:
-            result = await self._request_once(method, params, relay, timeout or self.timeout, headers)
+            result = await self._request_once(method, params, relay, timeout or self.timeout, headers, tenant)
             if result.get("resultType") != "input_required" or relay is None:
                 return result
             if relay.mrtr_passthrough and not _answered_here(result, relay):
@@ -258,6 +260,7 @@ class UpstreamSession:
         relay: Relay | None,
         timeout: float,
         extra_headers: dict[str, str] | None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
         request_id = next(self._ids)
         meta = params.get("_meta")
@@ -285,10 +288,10 @@ class UpstreamSession:
         try:
             async with asyncio.timeout(timeout):
                 try:
-                    response = await self.transport.exchange(message, headers=headers, related=relay)
+                    response = await self.transport.exchange(message, headers=headers, related=relay, tenant=tenant)
                 except SessionExpired:
                     await self._reinitialize()
-                    response = await self.transport.exchange(message, headers=headers, related=relay)
+                    response = await self.transport.exchange(message, headers=headers, related=relay, tenant=tenant)
             answered = True
         except TimeoutError:
             self._cancel_upstream(request_id, "timed out at the gateway")

@@ -46,9 +46,15 @@ class Transport(ABC):
 
     @abstractmethod
     async def exchange(
-        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
+        self,
+        message: dict[str, Any],
+        *,
+        headers: dict[str, str] | None = None,
+        related: Relay | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
-        """Send a request and return the JSON-RPC response message for it."""
+        """Send a request and return the JSON-RPC response message for it. `tenant` is whose call it is, for
+        fair sharing of the connections (None: the gateway's own)."""
 
     @abstractmethod
     async def send(self, message: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
@@ -151,7 +157,12 @@ class StreamTransport(Transport):
             await self.on_incoming(message, None)
 
     async def exchange(
-        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
+        self,
+        message: dict[str, Any],
+        *,
+        headers: dict[str, str] | None = None,
+        related: Relay | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
         request_id = message["id"]
         future = self._pending.expect(request_id)

@@ -95,11 +95,16 @@ class StreamableHttpTransport(Transport):
         return self._posts
 
     async def exchange(
-        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
+        self,
+        message: dict[str, Any],
+        *,
+        headers: dict[str, str] | None = None,
+        related: Relay | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
         request_id = message.get("id")
         try:
-            async with self.posts.post(self._post_headers, orjson.dumps(message), headers) as response:
+            async with self.posts.post(self._post_headers, orjson.dumps(message), headers, tenant) as response:
                 content_type = response.headers.get("content-type", "")
                 session_id = response.headers.get("mcp-session-id")
                 if session_id:
