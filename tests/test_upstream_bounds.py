@@ -5,9 +5,13 @@ the upstream stays connected, other calls keep working, and the gateway's memory
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+import threading
+import time
 import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -75,12 +79,13 @@ def _bomb_sse(request_id: Any) -> Answer:
     return Answer(head + b"transfer-encoding: chunked\r\n\r\n" + _chunked(body))
 
 
-def _rss(pid: int) -> int:
+def _peak_rss(pid: int) -> int:
+    """The process's resident memory high-water mark (VmHWM): what it took at its worst, not what it kept."""
     with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
 
 
-async def _assert_healthy(gw: Any, client: Any, tool: str) -> None:
+async def _assert_healthy(client: Any, tool: str) -> None:
     assert json.loads(text_of(await client.call_tool(tool, {"n": 1}))) == {"n": 1}
 
 
@@ -97,18 +102,20 @@ async def test_oversized_and_gzip_bomb_http_answers_fail_only_their_call(gateway
         upstream = {"transport": "streamable_http", "url": raw.url, "protocol": "2025-11-25"}
         gw = gateway({"upstreams": {"raw": {**upstream, "max_message_bytes": LIMIT}}}, upstreams_ready=1)
         async with connect(gw.url, "legacy") as client:
-            await _assert_healthy(gw, client, "raw__echo")
-            before = _rss(gw.proc.pid)
+            await _assert_healthy(client, "raw__echo")
+            before = _peak_rss(gw.proc.pid)
             for tool in tools:
                 with pytest.raises(Exception, match=_error("raw")):
                     await client.call_tool(f"raw__{tool}", {})
-                await _assert_healthy(gw, client, "raw__echo")
-            grown = _rss(gw.proc.pid) - before
+                await _assert_healthy(client, "raw__echo")
+            grown = _peak_rss(gw.proc.pid) - before
         # Two 200 MB bombs cost nothing like 200 MB (before the limit, each one cost ~585 MB).
-        assert grown < 48 * LIMIT, f"RSS grew by {grown / LIMIT:.0f} MiB"
+        assert grown < 48 * LIMIT, f"peak RSS grew by {grown / LIMIT:.0f} MiB"
         health = gw.readyz()["upstreams"]["raw"]
         assert health["state"] == "ready" and health["connects"] == 1, health  # never reconnected
-    print(f"gateway RSS growth over {len(tools)} oversized answers (two 200 MB gzip bombs): {grown / LIMIT:.1f} MiB")
+    print(
+        f"gateway peak RSS growth over {len(tools)} oversized answers (two 200 MB gzip bombs): {grown / LIMIT:.1f} MiB"
+    )
 
 
 async def test_an_oversized_stdio_line_fails_its_call_and_the_process_keeps_serving(gateway):
@@ -141,6 +148,42 @@ async def test_an_oversized_legacy_sse_event_fails_its_call_and_the_stream_stays
             for tool in events:
                 with pytest.raises(Exception, match=_error("legacy")):
                     await client.call_tool(f"legacy__{tool}", {})
-                await _assert_healthy(gw, client, "legacy__echo")
+                await _assert_healthy(client, "legacy__echo")
         health = gw.readyz()["upstreams"]["legacy"]
         assert health["state"] == "ready" and health["connects"] == 1, health
+
+
+async def test_a_gzip_bomb_on_the_get_stream_is_dropped_and_the_stream_goes_on(gateway):
+    go = threading.Event()
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b": open\n\n"
+        while not go.is_set():
+            await asyncio.sleep(0.05)
+        yield b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"'
+        zeros = b"0" * 1_000_000
+        for _ in range(BOMB // len(zeros)):
+            yield zeros  # gzip-encoded and flushed piece by piece: ~1 KB each on the wire
+        yield b'"}}\n\n'
+        yield b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n\n'
+
+    with RawHttpUpstream({}, get_stream=stream, gzip_get=True) as raw:
+        upstream = {"transport": "streamable_http", "url": raw.url, "protocol": "2025-11-25"}
+        gw = gateway({"upstreams": {"raw": {**upstream, "max_message_bytes": LIMIT}}}, upstreams_ready=1)
+        before = _peak_rss(gw.proc.pid)
+        go.set()
+        warning = "upstream 'raw' sent a message larger than 1 MiB (max_message_bytes); dropped from the GET stream"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _lists(raw) >= 2:  # the list change after the bomb arrived
+            await asyncio.sleep(0.2)
+        assert _lists(raw) >= 2, [line[:200] for line in gw.proc.output[-10:]]
+        grown = _peak_rss(gw.proc.pid) - before
+        print(f"gateway peak RSS growth over a 200 MB gzip bomb on the GET stream: {grown / LIMIT:.1f} MiB")
+        assert grown < 48 * LIMIT, f"peak RSS grew by {grown / LIMIT:.0f} MiB"
+        warned = sum(warning in line for line in gw.proc.output)
+        assert warned == 1, [line[:200] for line in gw.proc.output[-10:]]
+        assert gw.readyz()["upstreams"]["raw"]["connects"] == 1
+
+
+def _lists(raw: RawHttpUpstream) -> int:
+    return raw.methods.count("tools/list")

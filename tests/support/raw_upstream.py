@@ -4,9 +4,11 @@
 For what no well-behaved server sends: oversized, compressed or oddly framed bodies, hostile SSE events.
 Both speak the handshake era just far enough for the gateway to connect, list one set of tools and call them.
 
-- `RawHttpUpstream(tools)`: streamable HTTP at /mcp. `tools` maps a tool name to a function of the request id
-  that returns the whole HTTP response (status line, headers, body) for a call of it; `close` after an
-  answer is the tool's choice (`Answer.close`). Every other method gets a small JSON answer.
+- `RawHttpUpstream(tools, get_stream=...)`: streamable HTTP at /mcp. `tools` maps a tool name to a function of
+  the request id that returns the whole HTTP response (status line, headers, body) for a call of it; `close`
+  after an answer is the tool's choice (`Answer.close`). Every other method gets a small JSON answer. The GET
+  stream is refused (405) unless `get_stream` gives the (async) pieces of its body (an SSE stream, then held open);
+  `gzip_get` sends them gzip-encoded, each piece flushed.
 - `RawSseUpstream(events, endpoint=...)`: legacy HTTP+SSE (GET /sse, POST /messages). `events` maps a tool
   name to a function of the request id returning the raw bytes written on the event stream for a call.
   `endpoint` overrides the `endpoint` event's data (to point it somewhere else).
@@ -17,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable
+import zlib
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +77,7 @@ class _Server:
     port: int = 0
     connections: int = 0
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)  # the JSON-RPC methods POSTed, in order
     _loop: asyncio.AbstractEventLoop | None = None
     _stop: asyncio.Event | None = None
     _thread: threading.Thread | None = None
@@ -114,9 +118,16 @@ class _Server:
 
 
 class RawHttpUpstream(_Server):
-    def __init__(self, tools: dict[str, Callable[[Any], Answer]]) -> None:
+    def __init__(
+        self,
+        tools: dict[str, Callable[[Any], Answer]],
+        get_stream: Callable[[], AsyncIterable[bytes]] | None = None,
+        gzip_get: bool = False,
+    ) -> None:
         super().__init__()
         self.tools = tools
+        self.get_stream = get_stream
+        self.gzip_get = gzip_get
 
     @property
     def url(self) -> str:
@@ -126,16 +137,34 @@ class RawHttpUpstream(_Server):
         while True:
             method, target, headers, body = await _read_request(reader)
             self.requests.append((method, target, headers))
+            if method == "GET" and self.get_stream is not None:
+                await self._stream(reader, writer, self.get_stream())
+                return
             if method != "POST":
                 writer.write(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
                 await writer.drain()
                 continue
             message = json.loads(body)
+            self.methods.append(message.get("method"))
             answer = self._answer(message)
             writer.write(answer.raw)
             await writer.drain()
             if answer.close:
                 return
+
+    async def _stream(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: AsyncIterable[bytes]
+    ) -> None:
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
+        writer.write(head + (b"content-encoding: gzip\r\n\r\n" if self.gzip_get else b"\r\n"))
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31) if self.gzip_get else None
+        async for piece in body:
+            if packer is not None:
+                piece = packer.compress(piece) + packer.flush(zlib.Z_SYNC_FLUSH)
+            if piece:
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await writer.drain()
+        await reader.read()  # held open until the gateway goes away
 
     def _answer(self, message: dict[str, Any]) -> Answer:
         if message.get("method") == "tools/call":
