@@ -134,13 +134,13 @@ async def test_an_oversized_stdio_line_fails_its_call_and_the_process_keeps_serv
 
 
 async def test_an_oversized_legacy_sse_event_fails_its_call_and_the_stream_stays(gateway):
-    def event(request_id: Any, tail_id: bool = False) -> bytes:
+    def event(request_id: Any, params: dict[str, Any], tail_id: bool = False) -> bytes:
         message = text_result(request_id, "x" * BIG)
         if tail_id:  # the TypeScript SDK's order: result, jsonrpc, id
             message = {"result": message["result"], "jsonrpc": "2.0", "id": request_id}
         return b"event: message\ndata: " + json.dumps(message).encode() + b"\n\n"
 
-    events = {"big": event, "big_tail_id": lambda request_id: event(request_id, tail_id=True)}
+    events = {"big": event, "big_tail_id": lambda request_id, params: event(request_id, params, tail_id=True)}
     with RawSseUpstream(events) as raw:
         upstream = {"transport": "sse", "url": raw.url, "max_message_bytes": LIMIT}
         gw = gateway({"upstreams": {"legacy": upstream}}, upstreams_ready=1)

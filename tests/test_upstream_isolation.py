@@ -1,19 +1,24 @@
 """Callers sharing an upstream cannot hold each other up: a client that never reads its response stream
-does not stall a shared stdio upstream, and one tenant's backlog does not queue another tenant's calls."""
+does not stall a shared stdio or legacy SSE upstream, and one tenant's backlog does not queue another
+tenant's calls."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import httpx
 import pytest
 
 from tests.support.processes import SUPPORT, read_records
+from tests.support.raw_upstream import RawSseUpstream, text_result
 from tests.support.wire import envelope, final_message, modern_headers, modern_post
 
 pytestmark = pytest.mark.anyio
@@ -39,15 +44,45 @@ def _echo_seconds(url: str, n: int) -> float:
         response = modern_post(url, "tools/call", {"name": "box__echo", "arguments": {"n": n}}, timeout=5)
     except httpx.TimeoutException:
         pytest.fail(f"call {n} of another client got no answer within 5 s: the upstream is stalled")
-    assert json.loads(final_message(response)["result"]["content"][0]["text"])["arguments"] == {"n": n}
+    echoed = json.loads(final_message(response)["result"]["content"][0]["text"])
+    assert echoed.get("arguments", echoed) == {"n": n}
     return time.monotonic() - started
 
 
-async def test_a_client_not_reading_its_stream_does_not_stall_a_shared_stdio_upstream(gateway):
-    server = {"transport": "stdio", "command": sys.executable, "args": [str(SUPPORT / "raw_stdio_server.py")]}
-    gw = gateway({"upstreams": {"box": {**server, "protocol": "2025-11-25"}}}, upstreams_ready=1)
-    # ~16 MB of progress: far more than the socket buffers between the gateway and the stuck client hold.
-    stuck = _stuck_client(gw.port, "box__flood", {"count": 40000, "size": 400})
+FLOOD = {"count": 40000, "size": 400}  # ~16 MB of progress: far more than the socket buffers on the way hold
+
+
+def _flood_events(request_id: Any, params: dict[str, Any]) -> bytes:
+    """What the raw stdio server's `flood` tool sends, as events on a legacy SSE stream."""
+    token = params["_meta"]["progressToken"]
+    progress = {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": token}}
+    events = []
+    for step in range(FLOOD["count"]):
+        progress["params"].update(progress=step, message="p" * FLOOD["size"])
+        events.append(b"event: message\ndata: %s\n\n" % json.dumps(progress).encode())
+    answer = text_result(request_id, json.dumps({"sent": FLOOD["count"]}))
+    return b"".join(events) + b"event: message\ndata: %s\n\n" % json.dumps(answer).encode()
+
+
+@contextlib.contextmanager
+def _shared_upstream(transport: str) -> Iterator[dict[str, Any]]:
+    if transport == "stdio":
+        args = [str(SUPPORT / "raw_stdio_server.py")]
+        yield {"transport": "stdio", "command": sys.executable, "args": args, "protocol": "2025-11-25"}
+        return
+    with RawSseUpstream({"flood": _flood_events}) as raw:
+        yield {"transport": "sse", "url": raw.url}
+
+
+@pytest.mark.parametrize("transport", ["stdio", "sse"])
+async def test_a_client_not_reading_its_stream_does_not_stall_a_shared_upstream(gateway, transport):
+    with _shared_upstream(transport) as upstream:
+        gw = gateway({"upstreams": {"box": upstream}}, upstreams_ready=1)
+        await _stuck_client_does_not_stall(gw)
+
+
+async def _stuck_client_does_not_stall(gw: Any) -> None:
+    stuck = _stuck_client(gw.port, "box__flood", FLOOD)
     try:
         await anyio.sleep(1.5)  # the flood is under way and the stuck client's stream is full
         seconds = [_echo_seconds(gw.url, n) for n in range(5)]

@@ -30,7 +30,7 @@ def _bad_messages(request_id: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def _events(request_id: Any) -> bytes:
+def _events(request_id: Any, params: dict[str, Any] | None = None) -> bytes:
     lines = [json.dumps(m) for m in _bad_messages(request_id)] + ["not JSON", "[1, 2, 3]"]
     lines.append(json.dumps(text_result(request_id, '{"arguments": "after the bad ones"}')))
     return b"".join(b"event: message\ndata: %s\n\n" % line.encode() for line in lines)

@@ -10,7 +10,8 @@ Both speak the handshake era just far enough for the gateway to connect, list on
   stream is refused (405) unless `get_stream` gives the (async) pieces of its body (an SSE stream, then held open);
   `gzip_get` sends them gzip-encoded, each piece flushed.
 - `RawSseUpstream(events, endpoint=...)`: legacy HTTP+SSE (GET /sse, POST /messages). `events` maps a tool
-  name to a function of the request id returning the raw bytes written on the event stream for a call.
+  name to a function of the request id and params returning the raw bytes written on the event stream for a
+  call.
   `endpoint` overrides the `endpoint` event's data (to point it somewhere else).
 """
 
@@ -179,7 +180,7 @@ class RawHttpUpstream(_Server):
 
 
 class RawSseUpstream(_Server):
-    def __init__(self, events: dict[str, Callable[[Any], bytes]], endpoint: str | None = None) -> None:
+    def __init__(self, events: dict[str, Callable[[Any, dict[str, Any]], bytes]], endpoint: str | None = None) -> None:
         super().__init__()
         self.events = events
         self.endpoint = endpoint
@@ -214,7 +215,7 @@ class RawSseUpstream(_Server):
                     % json.dumps(text_result(message["id"], json.dumps(message["params"].get("arguments")))).encode()
                 )
             else:
-                raw = self.events[name](message["id"])
+                raw = self.events[name](message["id"], message["params"])
         else:
             answer = _handshake(message, list(self.events))
             if answer is None:
