@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from ..jsonrpc import UPSTREAM_ERROR, McpError, is_response, valid_id
+from .limits import DEFAULT_MAX_MESSAGE_BYTES, response_id, too_large
 from .relay import Relay
 from .throttled_log import ThrottledLog
 
@@ -120,9 +121,10 @@ class PendingRequests:
 class StreamTransport(Transport):
     """A transport where every message shares one stream and answers are matched by id (stdio, SSE)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         super().__init__(name)
         self._pending = PendingRequests(name)
+        self._max_message = max_message_bytes
 
     @abstractmethod
     async def _write(self, message: dict[str, Any]) -> None: ...
@@ -155,6 +157,16 @@ class StreamTransport(Transport):
             self._pending.resolve(message)
         elif self.on_incoming is not None:
             await self.on_incoming(message, None)
+
+    def _skipped_too_large(self, head: bytes, tail: bytes) -> None:
+        """A message past `max_message_bytes` was read to its end without being kept (`head` and `tail` are
+        its first and last bytes): fail the call it answered; the stream and every other call go on."""
+        error = too_large(self.name, self._max_message)
+        request_id = response_id(head, tail)
+        if request_id is not None and self._pending.fail(request_id, error):
+            self.warnings.warning("too-large", "%s; the call it answered failed", error.message)
+        else:
+            self.warnings.warning("too-large", "%s; dropped (no waiting call could be told from it)", error.message)
 
     async def exchange(
         self,

@@ -13,8 +13,8 @@ import aiohttp
 import orjson
 
 from .http1 import Http1Error, Http1Pool
-from .limits import DEFAULT_MAX_MESSAGE_BYTES, MessageTooLarge, response_id, too_large
-from .sse import SseDecoder, SseEvent
+from .limits import DEFAULT_MAX_MESSAGE_BYTES, MessageTooLarge, too_large
+from .sse import SseDecoder
 from .transport import StreamTransport, UpstreamGone
 
 log = logging.getLogger("mcp_gateway.upstream")
@@ -29,9 +29,8 @@ class LegacySseTransport(StreamTransport):
         connect_timeout: float,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, max_message_bytes)
         self.url = url
-        self._max_message = max_message_bytes
         self._base_headers = {k.lower(): v for k, v in headers.items()}
         self._headers = dict(self._base_headers)
         self._post_headers = {**self._headers, "content-type": "application/json"}
@@ -75,7 +74,7 @@ class LegacySseTransport(StreamTransport):
                 async for chunk in response.content.iter_any():
                     for event in decoder.feed(chunk):
                         if event.dropped is not None:
-                            self._dropped(event)
+                            self._skipped_too_large(event.dropped.head, event.dropped.tail)
                             continue
                         if event.event == "endpoint":
                             if not endpoint_ready.done():
@@ -106,16 +105,6 @@ class LegacySseTransport(StreamTransport):
                 f"only endpoints on {_shown_origin(self.url)} are accepted",
             )
         return endpoint
-
-    def _dropped(self, event: SseEvent) -> None:
-        """An event past `max_message_bytes` was skipped: fail the call it answered, keep the stream."""
-        assert event.dropped is not None
-        error = too_large(self.name, self._max_message)
-        request_id = response_id(event.dropped.head, event.dropped.tail)
-        if request_id is not None and self._pending.fail(request_id, error):
-            self.warnings.warning("too-large", "%s; the call it answered failed", error.message)
-        else:
-            self.warnings.warning("too-large", "%s; dropped (no waiting call could be told from it)", error.message)
 
     async def _write(self, message: dict[str, Any]) -> None:
         if self._posts is None or self.closed.is_set():

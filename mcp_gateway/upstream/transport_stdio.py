@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from .limits import DEFAULT_MAX_MESSAGE_BYTES, SAMPLE_BYTES, response_id, too_large
+from .limits import DEFAULT_MAX_MESSAGE_BYTES, SAMPLE_BYTES
 from .transport import StreamTransport, UpstreamGone
 
 log = logging.getLogger("mcp_gateway.upstream")
@@ -26,8 +26,7 @@ class StdioTransport(StreamTransport):
         cwd: str | None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
-        super().__init__(name)
-        self._max_message = max_message_bytes
+        super().__init__(name, max_message_bytes)
         self._argv = [command, *args]
         self._env = {**os.environ, **env}
         self._cwd = cwd
@@ -98,12 +97,7 @@ class StdioTransport(StreamTransport):
                 continue
             tail = (tail + rest.rstrip())[-SAMPLE_BYTES:]
             break
-        error = too_large(self.name, self._max_message)
-        request_id = response_id(head, tail)
-        if request_id is not None and self._pending.fail(request_id, error):
-            self.warnings.warning("too-large", "%s; the call it answered failed", error.message)
-        else:
-            self.warnings.warning("too-large", "%s; dropped (no waiting call could be told from it)", error.message)
+        self._skipped_too_large(head, tail)
 
     async def _exit_code(self) -> int | None:
         if self._process is None:
