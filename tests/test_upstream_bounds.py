@@ -103,12 +103,15 @@ async def test_oversized_and_gzip_bomb_http_answers_fail_only_their_call(gateway
         gw = gateway({"upstreams": {"raw": {**upstream, "max_message_bytes": LIMIT}}}, upstreams_ready=1)
         async with connect(gw.url, "legacy") as client:
             await _assert_healthy(client, "raw__echo")
-            before = _peak_rss(gw.proc.pid)
+            before, connections = _peak_rss(gw.proc.pid), raw.connections
             for tool in tools:
                 with pytest.raises(Exception, match=_error("raw")):
                     await client.call_tool(f"raw__{tool}", {})
                 await _assert_healthy(client, "raw__echo")
             grown = _peak_rss(gw.proc.pid) - before
+            # The connection that carried an oversized answer is closed, never reused: each echo after one
+            # needed a new connection.
+            assert raw.connections - connections >= len(tools)
         # Two 200 MB bombs cost nothing like 200 MB (before the limit, each one cost ~585 MB).
         assert grown < 48 * LIMIT, f"peak RSS grew by {grown / LIMIT:.0f} MiB"
         health = gw.readyz()["upstreams"]["raw"]
