@@ -74,6 +74,8 @@ class FairSlots:
                 tenant.waiters.remove(future)
                 self._waiting -= 1
                 self._settle(tenant)
+                if self._waiting:
+                    self._grant()  # one tenant fewer: the others' shares grew
             raise
 
     def release(self, key: Hashable) -> None:
