@@ -116,6 +116,15 @@ class _UpstreamBase(_Strict):
     protocol: Literal["auto", "2025-11-25", "2026-07-28"] = Field(
         "auto", description="Era to speak upstream: auto probes server/discover then falls back to initialize."
     )
+    max_message_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        description=(
+            "Largest message accepted from this upstream (a result, a notification, one SSE event, one stdio "
+            "line), counted after gzip/deflate decoding; a call whose answer is larger fails with an error naming "
+            "the upstream and this limit."
+        ),
+    )
     tools: ToolCuration = Field(default_factory=ToolCuration)
     prompts: ToolCuration = Field(default_factory=ToolCuration)
     resources: ToolCuration = Field(default_factory=ToolCuration)

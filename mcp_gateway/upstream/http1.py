@@ -5,6 +5,12 @@ wrappers). This is an asyncio protocol over keep-alive connections, parsed by ht
 uvicorn already uses for the front door): request bytes are built in one join, the response is a status,
 a header dict and body chunks. JSON answers, chunked SSE answers and read-until-close bodies are supported;
 everything rarer (the GET stream, resumption, DELETE) stays on aiohttp.
+
+Bodies are bounded by the upstream's `max_message_bytes`: a message body (anything but an event stream,
+whose events the SSE decoder bounds one by one) fails with `MessageTooLarge` once its decoded size passes
+the limit, before the rest is read. gzip and deflate are inflated as the body is read, in pieces of at
+most `_PIECE` bytes (`decompress(data, max_length)`), so a small compressed body never becomes a large
+buffer at once and inflating stops as soon as the limit is passed.
 """
 
 from __future__ import annotations
@@ -14,14 +20,18 @@ import collections
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
 
+from .fair_slots import FairSlots
+from .limits import DEFAULT_MAX_MESSAGE_BYTES, MessageTooLarge
+
 _IDLE_SECONDS = 30.0  # idle connections older than this are closed, not reused
 _HIGH_WATER = 1 << 20  # unread body bytes above which the socket stops being read
+_PIECE = 256 * 1024  # most bytes one inflate step produces
 _FORBIDDEN = frozenset("\r\n\0")
 
 
@@ -36,7 +46,8 @@ class Http1Error(Exception):
 class Http1Response(asyncio.Protocol):
     """One connection, and the response currently being read on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_body: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self.max_body = max_body
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._reset()
@@ -52,9 +63,11 @@ class Http1Response(asyncio.Protocol):
         self._wake: asyncio.Future[None] | None = None
         self._complete = False
         self._until_close = False
-        self._error: Http1Error | None = None
+        self._error: Http1Error | MessageTooLarge | None = None
         self._paused = False
         self._inflate: Any = None  # a zlib decompressor when the body is gzip- or deflate-encoded
+        self._stream = False  # an event stream: no cap on the whole body, the SSE decoder caps each event
+        self._received = 0  # decoded body bytes so far (message bodies only)
         self.keep_alive = False
 
     # asyncio.Protocol
@@ -83,20 +96,25 @@ class Http1Response(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()
         headers = self.headers
-        self._until_close = "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "")
+        length = headers.get("content-length")
+        self._until_close = length is None and "chunked" not in headers.get("transfer-encoding", "")
+        self._stream = headers.get("content-type", "").startswith("text/event-stream")
         # No Accept-Encoding is sent, but a server that compresses anyway is still understood.
         if headers.get("content-encoding", "identity").lower() in ("gzip", "x-gzip", "deflate"):
             self._inflate = zlib.decompressobj(47)  # gzip or zlib framing, detected from the header
+        elif not self._stream and length is not None and length.isdigit() and int(length) > self.max_body:
+            self._too_large()  # refused from its length alone, before any of it is read
+            return
         if not self._head.done():
             self._head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
-        if self._inflate is not None:
-            try:
-                body = self._inflate.decompress(body)
-            except zlib.error as exc:
-                self._fail(Http1Error(f"undecodable compressed body: {exc}"))
-                self.close()
+        if self._error is not None:
+            return  # failed (too large): the rest of what this read brought is dropped
+        if self._inflate is None and not self._stream:
+            self._received += len(body)
+            if self._received > self.max_body:
+                self._too_large()
                 return
         self._chunks.append(body)
         self._buffered += len(body)
@@ -106,6 +124,8 @@ class Http1Response(asyncio.Protocol):
         self._notify()
 
     def on_message_complete(self) -> None:
+        if self._error is not None:
+            return  # a body refused as too large never completes, even if its end came in the same read
         self._complete = True
         self.keep_alive = self._parser.should_keep_alive() and not self._until_close
         if not self._head.done():
@@ -117,15 +137,38 @@ class Http1Response(asyncio.Protocol):
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
-    def _fail(self, error: Http1Error) -> None:
-        self._error = error
+    def _fail(self, error: Http1Error | MessageTooLarge) -> None:
+        if self._error is None:  # the first error is the reason; the connection loss that follows is not
+            self._error = error
         if not self._head.done():
             self._head.set_exception(error)
             self._head.exception()  # retrieved: a request abandoned before the head must not warn
         self._notify()
 
+    def _too_large(self) -> None:
+        self._fail(MessageTooLarge(self.max_body))
+        self.close()
+
+    def _inflated(self, data: bytes) -> Iterator[bytes]:
+        inflate = self._inflate
+        while data:
+            room = _PIECE if self._stream else min(_PIECE, self.max_body - self._received + 1)
+            try:
+                piece = inflate.decompress(data, room)
+            except zlib.error as exc:
+                self.close()
+                raise Http1Error(f"undecodable compressed body: {exc}") from None
+            data = inflate.unconsumed_tail
+            if not self._stream:
+                self._received += len(piece)
+                if self._received > self.max_body:
+                    self.close()
+                    raise MessageTooLarge(self.max_body)
+            if piece:
+                yield piece
+
     async def iter_any(self) -> AsyncIterator[bytes]:
-        """Body chunks as they arrive, until the response ends."""
+        """Body chunks as they arrive (decoded), until the response ends."""
         while True:
             while self._chunks:
                 chunk = self._chunks.popleft()
@@ -133,7 +176,11 @@ class Http1Response(asyncio.Protocol):
                 if self._paused and self._buffered <= _HIGH_WATER // 4 and self._transport is not None:
                     self._paused = False
                     self._transport.resume_reading()
-                yield chunk
+                if self._inflate is None:
+                    yield chunk
+                else:
+                    for piece in self._inflated(chunk):
+                        yield piece
             if self._complete:
                 return
             if self._error is not None:
@@ -143,7 +190,7 @@ class Http1Response(asyncio.Protocol):
             self._wake = None
 
     async def read(self) -> bytes:
-        if self._complete and len(self._chunks) <= 1:
+        if self._complete and len(self._chunks) <= 1 and self._inflate is None:
             body = self._chunks.popleft() if self._chunks else b""
             self._buffered = 0
             return body
@@ -167,7 +214,9 @@ class Http1Response(asyncio.Protocol):
 class Http1Pool:
     """Keep-alive connections to one origin; `post` borrows one for a request and its whole response."""
 
-    def __init__(self, url: str, connect_timeout: float, limit: int = 256) -> None:
+    def __init__(
+        self, url: str, connect_timeout: float, limit: int = 256, max_body: int = DEFAULT_MAX_MESSAGE_BYTES
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url}")
@@ -178,9 +227,10 @@ class Http1Pool:
         authority = parts.netloc.rpartition("@")[2]
         self._request_line = f"POST {target} HTTP/1.1\r\nhost: {authority}\r\n".encode()
         self._connect_timeout = connect_timeout
+        self._max_body = max_body
         self._idle: list[Http1Response] = []
         self._closed = False
-        self._slots = asyncio.Semaphore(limit)
+        self._slots = FairSlots(limit)  # shared fairly between tenants (see fair_slots)
         self._encoded: tuple[dict[str, str], bytes] | None = None  # the last static header dict, encoded
 
     def _head(self, headers: dict[str, str], extra: dict[str, str] | None) -> bytes:
@@ -204,7 +254,7 @@ class Http1Pool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, connection = await loop.create_connection(
-                    Http1Response,
+                    lambda: Http1Response(self._max_body),
                     self._host,
                     self._port,
                     ssl=self._ssl,
@@ -220,12 +270,14 @@ class Http1Pool:
             raise Http1Error(f"cannot connect: {exc.strerror or exc}", connect=True) from None
         return connection
 
-    def post(self, headers: dict[str, str], body: bytes, extra: dict[str, str] | None = None) -> _Exchange:
+    def post(
+        self, headers: dict[str, str], body: bytes, extra: dict[str, str] | None = None, tenant: str | None = None
+    ) -> _Exchange:
         """`async with pool.post(...) as response:`; the connection goes back to the pool only when the
-        response was read to its end and the server keeps it alive."""
-        return _Exchange(
-            self, self._request_line + self._head(headers, extra) + b"content-length: %d\r\n\r\n" % len(body) + body
-        )
+        response was read to its end and the server keeps it alive. `tenant` is whom the slot is counted
+        for (None: the gateway's own traffic)."""
+        request = self._request_line + self._head(headers, extra) + b"content-length: %d\r\n\r\n" % len(body) + body
+        return _Exchange(self, request, tenant)
 
     def _release(self, connection: Http1Response) -> None:
         if connection.complete and connection.keep_alive and not connection.lost and not self._closed:
@@ -243,16 +295,17 @@ class Http1Pool:
 
 
 class _Exchange:
-    __slots__ = ("_connection", "_pool", "_request")
+    __slots__ = ("_connection", "_pool", "_request", "_tenant")
 
-    def __init__(self, pool: Http1Pool, request: bytes) -> None:
+    def __init__(self, pool: Http1Pool, request: bytes, tenant: str | None) -> None:
         self._pool = pool
         self._request = request
+        self._tenant = tenant
         self._connection: Http1Response | None = None
 
     async def __aenter__(self) -> Http1Response:
         pool = self._pool
-        await pool._slots.acquire()
+        await pool._slots.acquire(self._tenant)
         try:
             connection = self._connection = await pool._connection()
             connection.send(self._request)
@@ -269,7 +322,7 @@ class _Exchange:
         if self._connection is not None:
             self._pool._release(self._connection)
             self._connection = None
-        self._pool._slots.release()
+        self._pool._slots.release(self._tenant)
 
 
 def _encode(headers: dict[str, str]) -> bytes:

@@ -39,14 +39,15 @@ Connect = Callable[[str, Upstream, "str | None"], Transport]
 
 
 def build_transport(name: str, config: Upstream, base_dir: str | None = None) -> Transport:
+    limit = config.max_message_bytes
     if isinstance(config, SseUpstream):
-        return LegacySseTransport(name, config.url, config.headers, config.connect_timeout)
+        return LegacySseTransport(name, config.url, config.headers, config.connect_timeout, limit)
     if isinstance(config, HttpUpstream):
-        return StreamableHttpTransport(name, config.url, config.headers, config.connect_timeout)
+        return StreamableHttpTransport(name, config.url, config.headers, config.connect_timeout, limit)
     if isinstance(config, StdioUpstream):
         command = _resolve_command(config.command)
         cwd = config.cwd if config.cwd is None or base_dir is None else os.path.join(base_dir, config.cwd)
-        return StdioTransport(name, command, config.args, config.env, cwd or base_dir)
+        return StdioTransport(name, command, config.args, config.env, cwd or base_dir, limit)
     raise TypeError(f"unknown upstream transport {config!r}")
 
 
@@ -185,7 +186,8 @@ class UpstreamHandle:
                     # A handshake-era session belongs to whoever opened it (SDK servers answer 404 to
                     # anyone else): each caller gets a session of its own.
                     session = await self._callers.session(principal, caller, session.protocol_version)
-        return await session.request(method, params, relay=relay, headers=headers)
+        tenant = principal.tenant if principal is not None else None
+        return await session.request(method, params, relay=relay, headers=headers, tenant=tenant)
 
     async def stop(self) -> None:
         self._stopping = True

@@ -16,7 +16,6 @@ import contextlib
 import itertools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.shared.inbound import encode_header_value
@@ -24,7 +23,6 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from ..jsonrpc import (
     INTERNAL_ERROR,
-    METHOD_NOT_FOUND,
     REQUEST_TIMEOUT,
     UPSTREAM_ERROR,
     McpError,
@@ -42,6 +40,7 @@ from ..version import (
     META_VERSION,
     MODERN_VERSION,
 )
+from .inflight import CallsInFlight, NotificationHandler, send_quietly
 from .relay import Relay
 from .transport import Transport
 from .transport_http import SessionExpired, StreamableHttpTransport
@@ -59,8 +58,6 @@ LEGACY_CLIENT_CAPABILITIES: dict[str, Any] = {
 }
 MAX_INPUT_ROUNDS = 10
 _NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-
-NotificationHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class UpstreamSession:
@@ -86,18 +83,15 @@ class UpstreamSession:
         self.server_info: dict[str, Any] = {}
         self.instructions: str | None = None
         self._ids = itertools.count(1)
-        self._progress: dict[Any, Relay] = {}
-        self._inflight: dict[Any, Relay] = {}
-        self._pushes: dict[Any, asyncio.Task[None]] = {}
+        self._calls = CallsInFlight(name, transport, on_notification)
         self._listen_task: asyncio.Task[None] | None = None
         self.subscribed: set[str] = set()  # handshake era: URIs this session has subscribed to
         self._watched: frozenset[str] = frozenset()  # 2026-07-28: URIs on the listen stream
         # Handshake era: the session-wide log level asked of the upstream, the most verbose any client
         # wants (the relay filters per client); None until a client asks for one.
         self._log_level: str | None = None
-        self._background: set[asyncio.Task[None]] = set()
         self._reinit_lock = asyncio.Lock()
-        transport.on_incoming = self._incoming
+        transport.on_incoming = self._calls.incoming
 
     # -- opening -------------------------------------------------------------------------------------
 
@@ -217,14 +211,16 @@ class UpstreamSession:
         relay: Relay | None = None,
         timeout: float | None = None,
         headers: dict[str, str] | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
-        """Send one request and return its raw result dict; errors raise `McpError`."""
+        """Send one request and return its raw result dict; errors raise `McpError`. `tenant` is whose call
+        it is (connections are shared fairly between tenants)."""
         params = dict(params) if params else {}
         if relay is not None and not self.modern and relay.log_level is not None:
             await self._widen_log_level(relay.log_level)
         rounds = 0
         while True:
-            result = await self._request_once(method, params, relay, timeout or self.timeout, headers)
+            result = await self._request_once(method, params, relay, timeout or self.timeout, headers, tenant)
             if result.get("resultType") != "input_required" or relay is None:
                 return result
             if relay.mrtr_passthrough and not _answered_here(result, relay):
@@ -256,16 +252,14 @@ class UpstreamSession:
         relay: Relay | None,
         timeout: float,
         extra_headers: dict[str, str] | None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
         request_id = next(self._ids)
         meta = params.get("_meta")
         meta = dict(meta) if isinstance(meta, dict) else {}
         meta.pop("progressToken", None)
-        if relay is not None:
-            self._inflight[request_id] = relay
-            if relay.wants_progress:
-                meta["progressToken"] = request_id
-                self._progress[request_id] = relay
+        if relay is not None and self._calls.begin(request_id, relay):
+            meta["progressToken"] = request_id  # the relay puts the client's own token back
         if self.modern:
             meta = self._envelope(meta, relay)
         else:
@@ -279,13 +273,15 @@ class UpstreamSession:
         if extra_headers:
             headers = {**(headers or {}), **extra_headers}
         message = request(request_id, method, params)
+        answered = False
         try:
             async with asyncio.timeout(timeout):
                 try:
-                    response = await self.transport.exchange(message, headers=headers, related=relay)
+                    response = await self.transport.exchange(message, headers=headers, related=relay, tenant=tenant)
                 except SessionExpired:
                     await self._reinitialize()
-                    response = await self.transport.exchange(message, headers=headers, related=relay)
+                    response = await self.transport.exchange(message, headers=headers, related=relay, tenant=tenant)
+            answered = True
         except TimeoutError:
             self._cancel_upstream(request_id, "timed out at the gateway")
             raise McpError(
@@ -295,8 +291,9 @@ class UpstreamSession:
             self._cancel_upstream(request_id, "cancelled by the client")
             raise
         finally:
-            self._inflight.pop(request_id, None)
-            self._progress.pop(request_id, None)
+            outbox = self._calls.end(request_id, relay, answered)
+        if outbox is not None:
+            await outbox.flush()  # the call's own notifications reach its client before its answer
         error = response.get("error")
         if error is not None:
             raise McpError.from_error(error)
@@ -337,12 +334,8 @@ class UpstreamSession:
         if self.modern and isinstance(self.transport, StreamableHttpTransport):
             return
         message = notification("notifications/cancelled", {"requestId": request_id, "reason": reason})
-        task = asyncio.create_task(self._send_quietly(message))
+        task = asyncio.create_task(send_quietly(self.transport, message))
         task.add_done_callback(lambda _t: None)
-
-    async def _send_quietly(self, message: dict[str, Any]) -> None:
-        with contextlib.suppress(Exception):
-            await self.transport.send(message)
 
     def _envelope(self, meta: dict[str, Any], relay: Relay | None) -> dict[str, Any]:
         meta[META_VERSION] = MODERN_VERSION
@@ -362,71 +355,12 @@ class UpstreamSession:
             headers["mcp-name"] = encode_header_value(params[name_key])
         return headers
 
-    # -- what the upstream sends us ------------------------------------------------------------------
-
-    async def _incoming(self, message: dict[str, Any], related: Relay | None) -> None:
-        method = message.get("method")
-        if not isinstance(method, str):
-            return
-        params = message.get("params") or {}
-        if "id" in message:
-            if method == "ping":
-                await self._send_quietly({"jsonrpc": "2.0", "id": message["id"], "result": {}})
-                return
-            relay = related or self._guess_relay()
-            task = asyncio.create_task(self._answer_push(message, method, params, relay))
-            self._pushes[message["id"]] = task
-            task.add_done_callback(lambda _t, key=message["id"]: self._pushes.pop(key, None))
-            return
-        if method == "notifications/progress":
-            relay = self._progress.get(params.get("progressToken"))
-            if relay is not None:
-                await relay.progress(params)
-        elif method == "notifications/message":
-            relay = related or self._guess_relay()
-            if relay is not None:
-                await relay.log(params)
-            else:
-                log.info("upstream %s log [%s]: %s", self.name, params.get("level"), params.get("data"))
-        elif method == "notifications/cancelled":
-            task = self._pushes.get(params.get("requestId"))
-            if task is not None:
-                task.cancel()
-        elif self.on_notification is not None:
-            # Never inline: handling a list change sends requests whose answers this very reader
-            # (stdio, SSE) must deliver.
-            task = asyncio.create_task(self.on_notification(method, params))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
-    def _guess_relay(self) -> Relay | None:
-        # Stream transports do not say which call a push belongs to: the newest call in flight is the best
-        # guess, and exact whenever one call is in flight (HTTP upstreams always pass `related`).
-        if not self._inflight:
-            return None
-        return next(reversed(self._inflight.values()))
-
-    async def _answer_push(
-        self, message: dict[str, Any], method: str, params: dict[str, Any], relay: Relay | None
-    ) -> None:
-        try:
-            if relay is None:
-                raise McpError(METHOD_NOT_FOUND, f"no client is waiting on '{self.name}' to answer {method}")
-            result = await relay.ask(method, params)
-            response: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"], "result": result}
-        except McpError as exc:
-            response = {"jsonrpc": "2.0", "id": message["id"], "error": exc.to_error()}
-        except asyncio.CancelledError:
-            return
-        await self._send_quietly(response)
-
     async def aclose(self) -> None:
         if self._listen_task is not None:
             self._listen_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._listen_task
-        for task in [*self._pushes.values(), *self._background]:
-            task.cancel()
+        self._calls.cancel_all()
         await self.transport.aclose()
 
 

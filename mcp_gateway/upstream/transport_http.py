@@ -14,8 +14,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from ..jsonrpc import UPSTREAM_ERROR, McpError
+from ..jsonrpc import UPSTREAM_ERROR, McpError, valid_id
 from .http1 import Http1Error, Http1Pool
+from .limits import DEFAULT_MAX_MESSAGE_BYTES, MessageTooLarge, too_large
 from .relay import Relay
 from .sse import SseDecoder
 from .transport import Transport, UpstreamGone
@@ -34,9 +35,17 @@ class SessionExpired(McpError):
 
 
 class StreamableHttpTransport(Transport):
-    def __init__(self, name: str, url: str, headers: dict[str, str], connect_timeout: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        headers: dict[str, str],
+        connect_timeout: float,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         super().__init__(name)
         self.url = url
+        self._max_message = max_message_bytes
         self._static_headers = {k.lower(): v for k, v in headers.items()}
         self._session_headers: dict[str, str] = {}
         self._auth_headers: dict[str, str] = {}
@@ -71,7 +80,7 @@ class StreamableHttpTransport(Transport):
         self._http = aiohttp.ClientSession(
             connector=connector, timeout=timeout, auto_decompress=True, skip_auto_headers=("User-Agent",)
         )
-        self._posts = Http1Pool(self.url, self._connect_timeout)
+        self._posts = Http1Pool(self.url, self._connect_timeout, max_body=self._max_message)
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -86,11 +95,16 @@ class StreamableHttpTransport(Transport):
         return self._posts
 
     async def exchange(
-        self, message: dict[str, Any], *, headers: dict[str, str] | None = None, related: Relay | None = None
+        self,
+        message: dict[str, Any],
+        *,
+        headers: dict[str, str] | None = None,
+        related: Relay | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
         request_id = message.get("id")
         try:
-            async with self.posts.post(self._post_headers, orjson.dumps(message), headers) as response:
+            async with self.posts.post(self._post_headers, orjson.dumps(message), headers, tenant) as response:
                 content_type = response.headers.get("content-type", "")
                 session_id = response.headers.get("mcp-session-id")
                 if session_id:
@@ -98,13 +112,16 @@ class StreamableHttpTransport(Transport):
                 if response.status == 404 and "mcp-session-id" in self._session_headers:
                     raise SessionExpired(self.name)
                 if content_type.startswith("text/event-stream") and response.status == 200:
-                    decoder = SseDecoder()
+                    decoder = SseDecoder(self._max_message)
                     answer = await self._read_events(response.iter_any(), decoder, request_id, related)
                     if answer is not None:
                         return answer
                 else:
                     decoder = None
                     body = await response.read()
+        except MessageTooLarge:
+            # This call's answer only: its connection is closed (not reused), the upstream stays up.
+            raise too_large(self.name, self._max_message) from None
         except Http1Error as exc:
             raise self._lost(exc) from None
         except ValueError as exc:  # a header value that cannot go on the wire
@@ -121,14 +138,20 @@ class StreamableHttpTransport(Transport):
     ) -> dict[str, Any] | None:
         """Relay what precedes the answer; return the answer, or None if the stream ends first."""
         async for chunk in chunks:
-            for event in decoder.feed(chunk):
+            events = decoder.feed(chunk)
+            if decoder.skipping:
+                raise MessageTooLarge(self._max_message)  # stop now rather than read the rest of it
+            for event in events:
+                if event.dropped is not None:
+                    raise event.dropped
                 if event.event != "message" or not event.data:
                     continue
                 message = _parse(event.data)
                 if message is None:
                     continue
-                if "method" not in message and message.get("id") == request_id:
-                    return message
+                answer_id = message.get("id")
+                if "method" not in message and answer_id == request_id and valid_id(answer_id):
+                    return message  # (valid_id: `true` == 1 in Python, and must not answer request 1)
                 if self.on_incoming is not None:
                     await self.on_incoming(message, related)
         return None
@@ -147,6 +170,8 @@ class StreamableHttpTransport(Transport):
                     if response.status != 200:
                         break
                     answer = await self._read_events(response.content.iter_any(), decoder, request_id, related)
+            except MessageTooLarge:
+                raise too_large(self.name, self._max_message) from None
             except aiohttp.ClientError as exc:
                 raise self._failed(exc) from None
             if answer is not None:
@@ -159,6 +184,8 @@ class StreamableHttpTransport(Transport):
                 await response.read()
                 if response.status >= 400:
                     log.debug("upstream %s answered %s to a notification", self.name, response.status)
+        except MessageTooLarge:
+            raise too_large(self.name, self._max_message) from None
         except Http1Error as exc:
             raise self._lost(exc) from None
         except ValueError as exc:
@@ -202,9 +229,13 @@ class StreamableHttpTransport(Transport):
                             response.request_info, (), status=response.status, message="GET stream refused"
                         )
                     delay = 0.5
-                    decoder = SseDecoder()
+                    decoder = SseDecoder(self._max_message)
                     async for chunk in response.content.iter_any():
                         for event in decoder.feed(chunk):
+                            if event.dropped is not None:
+                                error = too_large(self.name, self._max_message)
+                                self.warnings.warning("too-large", "%s; dropped from the GET stream", error.message)
+                                continue
                             message = _parse(event.data) if event.data else None
                             if message is not None and self.on_incoming is not None:
                                 await self.on_incoming(message, None)

@@ -10,16 +10,23 @@ from typing import Any
 
 import orjson
 
+from .limits import DEFAULT_MAX_MESSAGE_BYTES, SAMPLE_BYTES
 from .transport import StreamTransport, UpstreamGone
 
 log = logging.getLogger("mcp_gateway.upstream")
 
-_LINE_LIMIT = 64 * 1024 * 1024  # tool results can be large (images, files)
-
 
 class StdioTransport(StreamTransport):
-    def __init__(self, name: str, command: str, args: list[str], env: dict[str, str], cwd: str | None) -> None:
-        super().__init__(name)
+    def __init__(
+        self,
+        name: str,
+        command: str,
+        args: list[str],
+        env: dict[str, str],
+        cwd: str | None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        super().__init__(name, max_message_bytes)
         self._argv = [command, *args]
         self._env = {**os.environ, **env}
         self._cwd = cwd
@@ -40,7 +47,7 @@ class StdioTransport(StreamTransport):
                 stderr=asyncio.subprocess.PIPE,
                 env=self._env,
                 cwd=self._cwd,
-                limit=_LINE_LIMIT,
+                limit=self._max_message,  # one line is one message (MCP stdio transport)
                 start_new_session=True,  # a Ctrl-C to the gateway must not kill upstreams before draining
             )
         except OSError as exc:
@@ -55,19 +62,42 @@ class StdioTransport(StreamTransport):
         reader = self._process.stdout
         try:
             while True:
-                line = await reader.readline()
-                if not line:
-                    break
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.LimitOverrunError as exc:
+                    await self._skip_long_line(reader, exc.consumed)
+                    continue
+                except asyncio.IncompleteReadError as exc:  # end of output; a last line may lack its newline
+                    line = exc.partial
+                    if not line.strip():
+                        break
                 line = line.strip()
                 if line:
                     await self._deliver(line)
-        except (ValueError, asyncio.LimitOverrunError):
-            log.error("upstream %s wrote a line longer than %d bytes", self.name, _LINE_LIMIT)
+        except asyncio.IncompleteReadError:
+            pass  # the output ended inside a line too long to keep
         finally:
             code = await self._exit_code()
             reason = f"process exited with code {code}" if code is not None else "stdout closed"
             self._pending.fail_all(reason)
             self.mark_lost(reason)
+
+    async def _skip_long_line(self, reader: asyncio.StreamReader, consumed: int) -> None:
+        """Read a line longer than `max_message_bytes` to its end without keeping it, and fail the call it
+        answered; the process and every other call go on. `consumed` bytes of it are buffered already."""
+        head = tail = b""
+        while True:
+            part = await reader.readexactly(consumed)
+            head = head or part.lstrip()[:SAMPLE_BYTES]
+            tail = (tail + part)[-SAMPLE_BYTES:]
+            try:
+                rest = await reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as exc:
+                consumed = exc.consumed
+                continue
+            tail = (tail + rest.rstrip())[-SAMPLE_BYTES:]
+            break
+        self._skipped_too_large(head, tail)
 
     async def _exit_code(self) -> int | None:
         if self._process is None:

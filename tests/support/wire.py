@@ -53,6 +53,7 @@ def modern_post(
     headers: dict[str, str] | None = None,
     request_id: Any = 1,
     meta: dict[str, Any] | None = None,
+    timeout: float = 30,
 ) -> httpx.Response:
     """A well-formed 2026-07-28 request; `headers` overrides (a None value removes a header)."""
     params = dict(params or {})
@@ -64,7 +65,7 @@ def modern_post(
         else:
             sent[key] = value
     body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-    return httpx.post(url, content=json.dumps(body), headers=sent, timeout=30)
+    return httpx.post(url, content=json.dumps(body), headers=sent, timeout=timeout)
 
 
 def final_message(response: httpx.Response) -> dict[str, Any]:
