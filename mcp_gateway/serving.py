@@ -28,14 +28,14 @@ from typing import Any
 import uvicorn
 
 from .config import GatewayConfig
-from .edge import EdgeLimits, EdgeProtocol, EdgeState, connection_budget, raise_nofile_limit
-from .edge.fds import open_fds
+from .edge import EdgeLimits, EdgeProtocol, EdgeState, connection_budget, open_fds, raise_nofile_limit
 
 log = logging.getLogger("mcp_gateway")
 
 _RESTART_BACKOFF_MAX = 10.0
 _EARLY_EXIT_SECONDS = 5.0
 _METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_FEW_CONNECTIONS = 64
 
 
 def uvicorn_options(config: GatewayConfig, log_level: str) -> dict[str, Any]:
@@ -81,17 +81,20 @@ class DrainingServer(uvicorn.Server):
         # Before the lifespan opens upstreams and logs, so they get the raised limit too.
         self._nofile = raise_nofile_limit()
         budget = connection_budget(limits.max_connections, limits.fd_reserve, self._nofile, open_fds())
-        self.server_state = EdgeState(limits, budget.max_connections)
+        self._edge = EdgeState(limits, budget.max_connections)
+        self.server_state = self._edge
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         # The lifespan has opened what the gateway holds for good (upstream pipes and connections, the
-        # export process, logs): the cap is what the limit leaves after those and the reserve. No
-        # connection has been accepted yet: nothing awaited since the listening socket was created.
+        # export process, logs): the cap is what the limit leaves after those and the reserve. Until now
+        # the estimate made at construction applied (uvicorn awaits nothing after it starts listening).
         limits = self._limits
         budget = connection_budget(limits.max_connections, limits.fd_reserve, self._nofile, open_fds())
-        self.server_state.max_connections = budget.max_connections  # type: ignore[attr-defined]
-        if budget.lowered_from is not None:
+        self._edge.max_connections = budget.max_connections
+        if budget.max_connections < _FEW_CONNECTIONS:
+            log.warning("connections: only %s; raise the open-file limit or lower server.fd_reserve", budget.describe())
+        elif budget.lowered_from is not None:
             log.warning(
                 "server.max_connections %d does not fit under the open-file limit: serving %s; raise the limit "
                 "(ulimit -n, systemd LimitNOFILE=) or lower server.fd_reserve",

@@ -6,7 +6,7 @@ head size, URL length and header count (431/414), a header timeout (408) and an 
 connection cap below the open-file limit (503) that leaves descriptors for the gateway's own use.
 """
 
-from .fds import ConnectionBudget, connection_budget, raise_nofile_limit
+from .fds import ConnectionBudget, connection_budget, open_fds, raise_nofile_limit
 from .limits import EdgeLimits, EdgeState
 from .protocol import EdgeProtocol
 
@@ -16,5 +16,6 @@ __all__ = [
     "EdgeProtocol",
     "EdgeState",
     "connection_budget",
+    "open_fds",
     "raise_nofile_limit",
 ]

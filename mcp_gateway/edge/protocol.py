@@ -208,7 +208,7 @@ class EdgeProtocol(HttpToolsProtocol):
             self._refuse(408, f"request timeout: the request head did not arrive within {seconds:g}s")
 
     def _refuse(self, status: int, reason: str) -> None:
-        """Answer `status` and close, with RFC 9110 §15.5.9 / RFC 6585 §5 semantics: nothing more is read."""
+        """Answer `status` (RFC 9110 §15.5, RFC 6585 §5) and end the connection; nothing more is parsed."""
         self._discarding = True
         self._unset_keepalive_if_required()
         if self._head_timer is not None:
