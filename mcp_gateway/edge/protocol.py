@@ -34,6 +34,7 @@ _PHRASES = {
     431: b"Request Header Fields Too Large",
     503: b"Service Unavailable",
 }
+_NOTICE_KINDS = {400: "malformed (400)", 408: "too slow (408)", 414: "URI too long (414)", 431: "head too large (431)"}
 
 
 class _Refused(Exception):
@@ -68,6 +69,8 @@ class EdgeProtocol(HttpToolsProtocol):
         assert isinstance(server_state, EdgeState), "EdgeProtocol needs an EdgeState (serving.DrainingServer)"
         self._edge = server_state
         self._limits: EdgeLimits = server_state.limits
+        self._max_url = self._limits.max_url_bytes
+        self._max_headers = self._limits.max_headers
         # Reading a head (or waiting for one, or a chunked body's trailers): bytes count against its budget.
         self._in_head = True
         self._head_left = self._limits.max_head_bytes
@@ -159,17 +162,23 @@ class EdgeProtocol(HttpToolsProtocol):
 
     # -- parser callbacks ----------------------------------------------------------------------------
 
+    # on_url and on_header are uvicorn's, inlined with their checks: they run per request and per field.
+
     def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        if len(self.url) > self._limits.max_url_bytes:
-            self._refusal = (414, f"URI too long: the request target exceeds {self._limits.max_url_bytes} bytes")
+        self.url += url
+        if len(self.url) > self._max_url:
+            self._refusal = (414, f"URI too long: the request target exceeds {self._max_url} bytes")
             raise _Refused
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(self.headers) >= self._limits.max_headers:
-            self._refusal = (431, f"request header fields too large: more than {self._limits.max_headers} fields")
+        headers = self.headers
+        if len(headers) >= self._max_headers:
+            self._refusal = (431, f"request header fields too large: more than {self._max_headers} fields")
             raise _Refused
-        super().on_header(name, value)
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -214,7 +223,7 @@ class EdgeProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        self._edge.refusals.note(str(status))
+        self._edge.refusals.note(_NOTICE_KINDS[status])
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             if cycle.response_started or not cycle.more_body:
