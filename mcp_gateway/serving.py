@@ -92,15 +92,15 @@ class DrainingServer(uvicorn.Server):
         limits = self._limits
         budget = connection_budget(limits.max_connections, limits.fd_reserve, self._nofile, open_fds())
         self._edge.max_connections = budget.max_connections
-        if budget.max_connections < _FEW_CONNECTIONS:
-            log.warning("connections: only %s; raise the open-file limit or lower server.fd_reserve", budget.describe())
-        elif budget.lowered_from is not None:
+        if budget.lowered_from is not None:
             log.warning(
                 "server.max_connections %d does not fit under the open-file limit: serving %s; raise the limit "
                 "(ulimit -n, systemd LimitNOFILE=) or lower server.fd_reserve",
                 budget.lowered_from,
                 budget.describe(),
             )
+        elif limits.max_connections is None and budget.max_connections < _FEW_CONNECTIONS:
+            log.warning("connections: only %s; raise the open-file limit or lower server.fd_reserve", budget.describe())
         else:
             log.info("connections: %s", budget.describe())
 

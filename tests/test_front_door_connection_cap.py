@@ -111,6 +111,8 @@ def test_each_worker_has_its_own_cap(gateway, upstreams):
         upstreams_ready=1,
         extra_args=("--workers", "2"),
     )
+    for _ in range(2):  # each worker says so once it listens
+        gw.proc.wait_for_line(f"connections: up to {cap} client connections", anywhere=True)
     flood = [connect(gw.port) for _ in range(300)]
     try:
         held, answered, dropped = _classify(flood, within=1.0)

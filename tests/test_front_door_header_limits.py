@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import select
-import socket
 import threading
 import time
+from collections.abc import Sequence
 
 import httpx
 import pytest
@@ -27,7 +27,7 @@ def gw(gateway):
     return gateway({"upstreams": {"box": scripted_stdio_args("--name", "box", "--tools", "1")}}, upstreams_ready=1)
 
 
-def head(port: int, target: str = "/healthz", fields: list[tuple[str, str]] = (), size: int | None = None) -> bytes:
+def head(port: int, target: str = "/healthz", fields: Sequence[tuple[str, str]] = (), size: int | None = None) -> bytes:
     """A GET head; with `size`, an `x-fill` field is sized so the whole head is exactly `size` bytes."""
     lines = [f"GET {target} HTTP/1.1", f"host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in fields)]
     if size is not None:
@@ -39,20 +39,16 @@ def head(port: int, target: str = "/healthz", fields: list[tuple[str, str]] = ()
 
 
 def exchange(port: int, data: bytes) -> bytes:
+    """Send a request on a fresh connection; the response head that comes back."""
     with connect(port) as sock:
         sock.sendall(data)
-        return read_until_closed(sock, timeout=10) if b"connection: close" in data else _one_response(sock)
-
-
-def _one_response(sock: socket.socket) -> bytes:
-    sock.settimeout(10)
-    received = b""
-    while b"\r\n\r\n" not in received:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        received += chunk
-    return received
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
 
 
 def test_a_head_at_the_limit_is_served_one_byte_more_gets_431_and_the_connection_closes(gw):
@@ -131,6 +127,19 @@ def test_a_200mb_style_header_value_is_refused_early_without_memory_or_stalls(gw
     assert status_of(answer) == 431, answer[:200]
     assert max(rss) - rss_before < 8, "the header value was buffered"
     assert stalls and max(stalls) < 0.5, "the event loop stalled"
+
+
+def test_pipelined_heads_are_held_to_the_same_limit(gw):
+    """A head that begins in the same read as the end of the request before it is counted too; the
+    request before it is answered in full first (never an interleaved error, RFC 9112 §9.3.2)."""
+    small = head(gw.port)
+    with connect(gw.port) as sock:
+        sock.sendall(small + small.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n"))
+        assert read_until_closed(sock, timeout=10).count(b"HTTP/1.1 200 OK") == 2
+    with connect(gw.port) as sock:
+        sock.sendall(small + head(gw.port, size=2 * MAX_HEAD))
+        answer = read_until_closed(sock, timeout=10)
+    assert answer.count(b"HTTP/1.1 ") == 1 and status_of(answer) == 200, answer[-300:]
 
 
 def test_chunked_trailers_count_like_headers(gw):

@@ -37,6 +37,11 @@ _PHRASES = {
 _NOTICE_KINDS = {400: "malformed (400)", 408: "too slow (408)", 414: "URI too long (414)", 431: "head too large (431)"}
 
 
+def _field_bytes(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """A lower bound of a head's size on the wire: target, fields, their separators and line ends."""
+    return len(url) + sum(len(name) + len(value) + 4 for name, value in headers) + 16
+
+
 class _Refused(Exception):
     """Raised inside a parser callback to stop parsing; `EdgeProtocol._refusal` says why."""
 
@@ -77,6 +82,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._head_gen = 0  # a new head, a new budget: tells "this head is still incomplete" from "the next one"
         self._head_timer: TimerHandle | None = None
         self._linger_timer: TimerHandle | None = None
+        self._ended_in_read = False  # a request ended in the read being parsed
+        self._head_mid_read = False  # this head began in a read after the previous request's end
         self._refusal: tuple[int, str] | None = None
         self._discarding = False  # refused: read and drop whatever else arrives
         self._over_cap = False
@@ -109,23 +116,31 @@ class EdgeProtocol(HttpToolsProtocol):
         if self._discarding:
             return
         self._unset_keepalive_if_required()
+        self._ended_in_read = False
         gen = self._head_gen
         if self._in_head and len(data) > self._head_left:
             self._feed_past_budget(data)
         else:
             if self._in_head:
                 self._head_left -= len(data)
-            self._feed(data)
-        if self._in_head and self._head_gen == gen and self._head_timer is None and not self._discarding:
-            # A head is under way and spans reads: from now on it has header_timeout to finish.
-            self._head_timer = self.loop.call_later(self._limits.header_timeout, self._head_timed_out)
+            try:  # _feed, inlined: it runs per read
+                self.parser.feed_data(data)
+            except (httptools.HttpParserUpgrade, httptools.HttpParserError) as exc:
+                self._parse_stopped(exc)
+                return
+        if not self._in_head or self._discarding:
+            return
+        if self._head_gen == gen:
+            if self._head_timer is None:
+                # A head is under way and spans reads: from now on it has header_timeout to finish.
+                self._head_timer = self.loop.call_later(self._limits.header_timeout, self._head_timed_out)
+        elif self._head_mid_read:
+            # A pipelined head began inside this read, after the previous request: how much of the read
+            # is its own is unknown, so count all of it (HTTP clients do not pipeline in practice).
+            self._head_left = max(0, self._limits.max_head_bytes - len(data))
 
     def _feed_past_budget(self, data: bytes) -> None:
-        """Feed only what the head's budget allows; if the head has not ended within it, it is too large.
-
-        A head that starts inside this read after the previous request ended gets its budget from then
-        on: it may exceed the limit by less than one read, which keeps the arithmetic per read, not per byte.
-        """
+        """Feed only what the head's budget allows; if the head has not ended within it, it is too large."""
         view = memoryview(data)
         while len(view) > 0:
             if not self._in_head or len(view) <= self._head_left:
@@ -138,8 +153,7 @@ class EdgeProtocol(HttpToolsProtocol):
             if not self._feed(view[:cut]):
                 return
             if self._in_head and self._head_gen == gen:
-                limit = self._limits.max_head_bytes
-                self._refuse(431, f"request header fields too large: the request head exceeds {limit} bytes")
+                self._refuse(431, self._too_large())
                 return
             view = view[cut:]
 
@@ -147,24 +161,29 @@ class EdgeProtocol(HttpToolsProtocol):
         """Parse; False when this connection stopped parsing (refused or upgraded)."""
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except (httptools.HttpParserUpgrade, httptools.HttpParserError) as exc:
+            self._parse_stopped(exc)
+            return False
+        return True
+
+    def _parse_stopped(self, exc: Exception) -> None:
+        if isinstance(exc, httptools.HttpParserUpgrade):
             # uvicorn's own handling: a WebSocket upgrade moves the connection to another protocol.
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
-            return False
-        except httptools.HttpParserError:
-            status, reason = self._refusal or (400, "invalid HTTP request")
-            self._refuse(status, reason)
-            return False
-        return True
+            return
+        status, reason = self._refusal or (400, "invalid HTTP request")
+        self._refuse(status, reason)
 
     # -- parser callbacks ----------------------------------------------------------------------------
 
     # on_url and on_header are uvicorn's, inlined with their checks: they run per request and per field.
 
     def on_url(self, url: bytes) -> None:
+        if self._ended_in_read:  # this request began in the read that ended the one before it (pipelined)
+            self._head_mid_read = True
         self.url += url
         if len(self.url) > self._max_url:
             self._refusal = (414, f"URI too long: the request target exceeds {self._max_url} bytes")
@@ -185,6 +204,10 @@ class EdgeProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        if self._head_mid_read and _field_bytes(self.url, self.headers) > self._limits.max_head_bytes:
+            # Its bytes were not counted as they came (it began inside a read): count what it holds.
+            self._refusal = (431, self._too_large())
+            raise _Refused
         super().on_headers_complete()
 
     def on_chunk_header(self) -> None:
@@ -201,14 +224,22 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._begin_head()
+        self._ended_in_read = True
+        self._in_head = True  # _begin_head, inlined: it runs per request
+        self._head_left = self._limits.max_head_bytes
+        self._head_gen += 1
+        self._head_mid_read = False
 
     def _begin_head(self) -> None:
         self._in_head = True
         self._head_left = self._limits.max_head_bytes
         self._head_gen += 1
+        self._head_mid_read = False
 
     # -- refusals ------------------------------------------------------------------------------------
+
+    def _too_large(self) -> str:
+        return f"request header fields too large: the request head exceeds {self._limits.max_head_bytes} bytes"
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
