@@ -4,6 +4,10 @@ Workers each open their own listening socket with `SO_REUSEPORT`, so the kernel 
 over them evenly (uvicorn's own multi-worker mode shares one socket, and under load one worker took two
 thirds of the connections). A small supervisor starts the workers, restarts one that dies, and on
 SIGTERM lets every worker drain its calls in flight before it exits.
+
+Connections are served by `edge.EdgeProtocol` (header size and count, header and idle timeouts, a
+connection cap). Each worker raises its own open-file limit and has its own cap: descriptors are per
+process, so `--workers N` accepts up to N times `server.max_connections`.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from typing import Any
 import uvicorn
 
 from .config import GatewayConfig
+from .edge import EdgeLimits, EdgeProtocol, EdgeState, connection_budget, open_fds, raise_nofile_limit
 
 log = logging.getLogger("mcp_gateway")
 
 _RESTART_BACKOFF_MAX = 10.0
 _EARLY_EXIT_SECONDS = 5.0
 _METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_FEW_CONNECTIONS = 64
 
 
 def uvicorn_options(config: GatewayConfig, log_level: str) -> dict[str, Any]:
@@ -37,8 +43,9 @@ def uvicorn_options(config: GatewayConfig, log_level: str) -> dict[str, Any]:
         "host": config.server.host,
         "port": config.server.port,
         "loop": "uvloop",
-        "http": "httptools",
         "lifespan": "on",
+        "http": EdgeProtocol,
+        "timeout_keep_alive": config.server.keep_alive_timeout,
         "access_log": False,
         "log_level": log_level,
         "timeout_graceful_shutdown": config.server.drain_timeout,
@@ -49,12 +56,53 @@ def uvicorn_options(config: GatewayConfig, log_level: str) -> dict[str, Any]:
     }
 
 
-class DrainingServer(uvicorn.Server):
-    """SIGTERM drains: the app refuses new calls and ends its streams; calls in flight finish."""
+def edge_limits(config: GatewayConfig) -> EdgeLimits:
+    server = config.server
+    return EdgeLimits(
+        max_head_bytes=server.max_header_bytes,
+        max_url_bytes=server.max_url_bytes,
+        max_headers=server.max_headers,
+        header_timeout=server.header_timeout,
+        max_connections=server.max_connections,
+        fd_reserve=server.fd_reserve,
+    )
 
-    def __init__(self, config: uvicorn.Config, app: Any) -> None:
+
+class DrainingServer(uvicorn.Server):
+    """SIGTERM drains: the app refuses new calls and ends its streams; calls in flight finish.
+
+    Its state is an `EdgeState`, which `EdgeProtocol` reads its limits and the connection cap from.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: Any, limits: EdgeLimits) -> None:
         super().__init__(config)
         self._gateway_app = app
+        self._limits = limits
+        # Before the lifespan opens upstreams and logs, so they get the raised limit too.
+        self._nofile = raise_nofile_limit()
+        budget = connection_budget(limits.max_connections, limits.fd_reserve, self._nofile, open_fds())
+        self._edge = EdgeState(limits, budget.max_connections)
+        self.server_state = self._edge
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # The lifespan has opened what the gateway holds for good (upstream pipes and connections, the
+        # export process, logs): the cap is what the limit leaves after those and the reserve. Until now
+        # the estimate made at construction applied (uvicorn awaits nothing after it starts listening).
+        limits = self._limits
+        budget = connection_budget(limits.max_connections, limits.fd_reserve, self._nofile, open_fds())
+        self._edge.max_connections = budget.max_connections
+        if budget.lowered_from is not None:
+            log.warning(
+                "server.max_connections %d does not fit under the open-file limit: serving %s; raise the limit "
+                "(ulimit -n, systemd LimitNOFILE=) or lower server.fd_reserve",
+                budget.lowered_from,
+                budget.describe(),
+            )
+        elif limits.max_connections is None and budget.max_connections < _FEW_CONNECTIONS:
+            log.warning("connections: only %s; raise the open-file limit or lower server.fd_reserve", budget.describe())
+        else:
+            log.info("connections: %s", budget.describe())
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         if self.should_exit and sig == signal.SIGTERM:
@@ -69,7 +117,7 @@ class DrainingServer(uvicorn.Server):
 
 
 def serve_one(app: Any, options: dict[str, Any], sockets: list[socket.socket] | None = None) -> None:
-    DrainingServer(uvicorn.Config(app, **options), app).run(sockets=sockets)
+    DrainingServer(uvicorn.Config(app, **options), app, edge_limits(app.config)).run(sockets=sockets)
 
 
 def serve_workers(count: int, options: dict[str, Any], drain_timeout: float) -> int:

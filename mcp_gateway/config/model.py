@@ -267,6 +267,60 @@ class ServerConfig(_Strict):
     max_streams_per_session: int = Field(
         4, ge=1, description="Open GET streams one handshake-era session may hold (more: 429)."
     )
+    # The front door's connection limits (mcp_gateway/edge): what one client connection may cost.
+    max_header_bytes: int = Field(
+        61440,
+        ge=1024,
+        le=1048576,
+        description=(
+            "Largest request head (request line and header fields, as sent; chunked trailers likewise): larger "
+            "ones get 431 and the connection is closed before the rest is read. Default 60 KiB, as Envoy."
+        ),
+    )
+    max_url_bytes: int = Field(
+        8192, ge=256, le=1048576, description="Longest request target (path and query): longer gets 414."
+    )
+    max_headers: int = Field(100, ge=8, le=10000, description="Most header fields per request: more gets 431.")
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "Seconds a connection may take to send a whole request head once it has sent a byte of it; then it "
+            "gets 408 and is closed (slowloris)."
+        ),
+    )
+    keep_alive_timeout: float = Field(
+        5.0,
+        gt=0,
+        description=(
+            "Seconds a connection may sit idle (just opened, or between requests) before it is closed without a "
+            "response."
+        ),
+    )
+    max_connections: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Client connections per worker process (each worker has its own cap and file descriptors); over it, "
+            "new connections get 503 and are closed at once. Default and ceiling: the open-file limit "
+            "(RLIMIT_NOFILE, raised to its hard limit at start) minus the descriptors already open and fd_reserve."
+        ),
+    )
+    fd_reserve: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "File descriptors per worker kept out of reach of client connections, for upstream connections, the "
+            "state backend, log files and the export process. Default: a quarter of the open-file limit, at least "
+            "256 (at most half)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _url_fits_head(self) -> ServerConfig:
+        if self.max_url_bytes > self.max_header_bytes:
+            raise ValueError("max_url_bytes cannot exceed max_header_bytes (the request line is part of the head)")
+        return self
 
 
 class PolicyConfig(_Strict):

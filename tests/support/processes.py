@@ -128,14 +128,23 @@ def scripted_stdio_args(*args: str) -> dict[str, Any]:
 class Gateway:
     """A real `mcp-gateway serve` process on a free port."""
 
-    def __init__(self, config: dict[str, Any], tmp_path: Path, *, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        tmp_path: Path,
+        *,
+        extra_args: tuple[str, ...] = (),
+        launcher: tuple[str, ...] = (),
+    ) -> None:
+        """`launcher`: argv run in front of the gateway's (e.g. tests.support.nofile, which execs it)."""
         self.port = free_port()
         config = {**config, "server": {**config.get("server", {}), "port": self.port}}
         config.setdefault("auth", {"allow_anonymous": True})  # tests that are not about auth
         self.config_path = tmp_path / f"gateway-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.proc = Proc([sys.executable, "-m", "mcp_gateway", "serve", "--config", str(self.config_path), *extra_args])
+        argv = [sys.executable, "-m", "mcp_gateway", "serve", "--config", str(self.config_path), *extra_args]
+        self.proc = Proc([*launcher, *argv])
 
     def wait_ready(self, *, upstreams_ready: int | None = None, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
