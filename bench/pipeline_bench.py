@@ -25,15 +25,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import write_policy  # noqa: E402
+from run import write_policy
 
-from mcp_gateway.assembly import build_gateway  # noqa: E402
-from mcp_gateway.auth.principal import Principal  # noqa: E402
-from mcp_gateway.calls import Call, ClientContext  # noqa: E402
-from mcp_gateway.config import GatewayConfig  # noqa: E402
-from mcp_gateway.upstream.transport import StreamTransport  # noqa: E402
+from mcp_gateway.assembly import build_gateway
+from mcp_gateway.auth.principal import Principal
+from mcp_gateway.calls import Call, ClientContext
+from mcp_gateway.config import GatewayConfig
+from mcp_gateway.upstream.transport import StreamTransport
 
-TOOL = {"name": "echo", "description": "Echo the text", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}}
+TOOL = {
+    "name": "echo",
+    "description": "Echo the text",
+    "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}},
+}
 
 
 class EchoTransport(StreamTransport):
@@ -71,9 +75,7 @@ class EchoTransport(StreamTransport):
 
 async def measure(config: dict[str, Any], calls: int) -> float:
     settings = GatewayConfig.model_validate(config)
-    gateway = build_gateway(
-        settings, prometheus=True, connect=lambda name, _config, _base: EchoTransport(name)
-    )
+    gateway = build_gateway(settings, prometheus=True, connect=lambda name, _config, _base: EchoTransport(name))
     await gateway.start()
     principal = Principal("bench", "bench-user", frozenset({"mcp:tools"}))
     client = ClientContext("2025-11-25", session_id="bench-session-id")
@@ -117,7 +119,8 @@ def main() -> None:
     print(f"tools/call through pipeline.run, CPU us per call (min of {args.rounds} rounds of {args.calls}):")
     for name, values in results.items():
         best = min(values)
-        print(f"  {name:<8} {best:7.1f} us   (+{best - bare:5.1f} over bare)   rounds: {', '.join(f'{v:.1f}' for v in values)}")
+        rounds = ", ".join(f"{v:.1f}" for v in values)
+        print(f"  {name:<8} {best:7.1f} us   (+{best - bare:5.1f} over bare)   rounds: {rounds}")
 
 
 if __name__ == "__main__":
