@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -22,8 +23,10 @@ from .assembly import Gateway, build_gateway
 from .auth.metadata import WELL_KNOWN, protected_resource_metadata
 from .config import GatewayConfig, load_config
 from .front.http import McpHttpFront
+from .front.responses import send_error
 from .front.security import OriginGuard
 from .front.sessions import SessionRegistry
+from .jsonrpc import INVALID_REQUEST, McpError
 from .policy import PolicyError
 
 log = logging.getLogger("mcp_gateway")
@@ -38,15 +41,20 @@ class GatewayApp:
         self.gateway = gateway
         config = self.config = gateway.config
         server = config.server
-        self.sessions = SessionRegistry(gateway.sealer, gateway.backend, server.session_idle_timeout, gateway.watches)
+        self.sessions = SessionRegistry(
+            gateway.sealer,
+            gateway.backend,
+            server.session_idle_timeout,
+            gateway.watches,
+            server.max_sessions_per_caller,
+        )
         bound_port = port if port is not None else server.port
-        guard = OriginGuard.for_bind(server.host, bound_port, server.allowed_hosts, server.allowed_origins)
+        self.guard = OriginGuard.for_bind(server.host, bound_port, server.allowed_hosts, server.allowed_origins)
         self.front = McpHttpFront(
             gateway.pipeline,
             gateway.catalog,
             gateway.watches,
             self.sessions,
-            guard,
             gateway.gate,
             gateway.anonymous,
             gateway.access_log,
@@ -70,6 +78,12 @@ class GatewayApp:
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            rejected = self.guard.check_request(scope["method"], dict(scope["headers"]))
+            if rejected is not None:  # every route: /mcp, /v1/*, the health and metrics endpoints
+                status, reason = rejected
+                await send_error(send, status, None, McpError(INVALID_REQUEST, reason))
+                return
         if scope["type"] == "http" and scope["path"] in (self._mcp_path, self._mcp_path + "/"):
             await self.front(scope, receive, send)
         elif self.llm is not None and scope["type"] == "http" and self.llm.serves(scope["path"]):
@@ -137,7 +151,17 @@ class GatewayApp:
             return JSONResponse({"error": "this gateway does not use OAuth"}, status_code=404)
         return JSONResponse(protected_resource_metadata(self.config.auth, self.gateway.resource))
 
-    async def _metrics(self, _request: Request) -> Response:
+    def _admin(self, request: Request) -> bool:
+        """May this request see the operator's view (metrics, readiness details)? Always, without a token."""
+        token = self.config.server.admin_token
+        if not token:
+            return True
+        sent = request.headers.get("authorization", "")
+        return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+
+    async def _metrics(self, request: Request) -> Response:
+        if not self._admin(request):
+            return PlainTextResponse("metrics need the admin token (server.admin_token)", status_code=401)
         metrics = self.gateway.telemetry.metrics
         if metrics is None or not self.config.telemetry.metrics.prometheus:
             return PlainTextResponse("metrics are off (telemetry.metrics.prometheus: false)", status_code=404)
@@ -147,7 +171,7 @@ class GatewayApp:
     async def _healthz(self, _request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    async def _readyz(self, _request: Request) -> JSONResponse:
+    async def _readyz(self, request: Request) -> JSONResponse:
         gateway = self.gateway
         upstreams = {}
         for name, handle in gateway.pool.handles.items():
@@ -164,6 +188,9 @@ class GatewayApp:
         ready = not self.front.draining.is_set() and (
             not upstreams or any(u["state"] == "ready" for u in upstreams.values())
         )
+        status = 200 if ready else 503
+        if not self._admin(request):  # a probe needs no more than this; the details are the operator's
+            return JSONResponse({"ready": ready}, status_code=status)
         body = {
             "ready": ready,
             "upstreams": upstreams,
@@ -175,7 +202,7 @@ class GatewayApp:
         }
         if gateway.reloader is not None:
             body["policy"] = gateway.reloader.status
-        return JSONResponse(body, status_code=200 if ready else 503)
+        return JSONResponse(body, status_code=status)
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")

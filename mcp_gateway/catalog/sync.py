@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +35,10 @@ CHANGED_KINDS = {
     "notifications/resources/list_changed": ("resources", "resourceTemplates"),
 }
 _MAX_UPSTREAM_PAGES = 1000
+# Client-bound notifications of one kind (and resource) within this window go out once: an upstream that sends
+# thousands of list changes makes each client re-list once per window, not thousands of times.
+COALESCE_SECONDS = 0.1
+_STORM_REPORT_SECONDS = 60.0
 
 # Receives client-bound notifications not tied to a call: (method, params, resource URI or None).
 ChangeListener = Callable[[str, dict[str, Any], str | None], Awaitable[None]]
@@ -50,6 +55,10 @@ class CatalogSync:
         self._connected: dict[str, UpstreamHandle] = {}  # upstreams with a session, for remote list changes
         self._refresh_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._stale: dict[tuple[str, str], bool] = {}
+        self._pending: dict[tuple[str, str | None], asyncio.Task[None]] = {}  # announcements not yet sent
+        self._announcing: set[asyncio.Task[None]] = set()  # until they are sent (tasks need a strong reference)
+        self._absorbed: dict[str, int] = {}  # per upstream: notifications folded into one since the last report
+        self._reported_at = 0.0
         events.on_up(self._upstream_up)
         events.on_down(self._upstream_down)
         events.on_notification(self._upstream_notified)
@@ -93,10 +102,38 @@ class CatalogSync:
             handle = self._connected.get(upstream)
             if handle is not None and handle.session is not None:
                 await asyncio.gather(*(self._refresh(handle, kind) for kind in kinds))
-            await self.broadcast(method, {}, None)
+            self._announce(upstream, method, {}, None)  # after the walk: clients re-list what it found
         elif isinstance(params.get("uri"), str):
             exposed = self.views[upstream].namer.uri(params["uri"])
-            await self.broadcast(method, {**params, "uri": exposed}, exposed)
+            self._announce(upstream, method, {**params, "uri": exposed}, exposed)
+
+    def _announce(self, upstream: str, method: str, params: dict[str, Any], uri: str | None) -> None:
+        """Tell clients, once per `COALESCE_SECONDS` for the same notification (and resource)."""
+        key = (method, uri)
+        if key in self._pending:
+            self._absorbed[upstream] = self._absorbed.get(upstream, 0) + 1
+            self._report_storm()
+            return
+        task = asyncio.get_running_loop().create_task(self._announce_later(key, params))
+        self._pending[key] = task
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    async def _announce_later(self, key: tuple[str, str | None], params: dict[str, Any]) -> None:
+        try:
+            await asyncio.sleep(COALESCE_SECONDS)
+        finally:
+            self._pending.pop(key, None)
+        await self.broadcast(key[0], params, key[1])
+
+    def _report_storm(self) -> None:
+        now = time.monotonic()
+        if now - self._reported_at < _STORM_REPORT_SECONDS:
+            return
+        self._reported_at = now
+        counts = ", ".join(f"{name}: {count}" for name, count in sorted(self._absorbed.items()))
+        log.warning("upstream notification storm: %s notification(s) folded into fewer for clients", counts)
+        self._absorbed.clear()
 
     async def broadcast(self, method: str, params: dict[str, Any], uri: str | None) -> None:
         for listener in self._listeners:

@@ -258,11 +258,26 @@ class ServerConfig(_Strict):
             "ones); the aggregate is the minimum over the upstreams involved."
         ),
     )
+    admin_token: str | None = Field(
+        None,
+        description=(
+            "When set (use ${ENV}), GET /metrics needs `Authorization: Bearer <token>` and /readyz shows its "
+            "details (upstreams, policy path, process) only with it; without, /readyz answers just `ready`."
+        ),
+    )
     max_parked_calls: int = Field(
         1000, ge=1, description="Calls waiting for a 2026-07-28 client's input_required answer, per process."
     )
     max_listen_uris: int = Field(
         100, ge=0, description="resourceSubscriptions one subscriptions/listen may ask for (more: -32602)."
+    )
+    max_sessions_per_caller: int = Field(
+        256,
+        ge=1,
+        description=(
+            "Handshake-era sessions one caller (tenant and subject) holds per process; one more ends its least "
+            "recently used idle session, or is refused (429) when all are busy."
+        ),
     )
     max_streams_per_session: int = Field(
         4, ge=1, description="Open GET streams one handshake-era session may hold (more: 429)."

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import orjson
+
 from ..calls import Call, Result
-from ..jsonrpc import REQUEST_CANCELLED, McpError, error_message, result_message
+from ..jsonrpc import REQUEST_CANCELLED, UPSTREAM_ERROR, McpError, error_message, result_message
 from ..pipeline import Pipeline
 from .dialogue import Dialogue
 
@@ -47,4 +49,10 @@ async def answer(pipeline: Pipeline, call: Call, dialogue: Dialogue | None = Non
 def encode(request_id: object, result: Result) -> bytes:
     if result.error is not None:
         return error_message(request_id, result.error)
-    return result_message(request_id, result.payload)
+    try:
+        return result_message(request_id, result.payload)
+    except (TypeError, orjson.JSONEncodeError):  # an upstream's answer nested past what JSON encoders take
+        upstream = result.upstream or "the upstream"
+        return error_message(
+            request_id, McpError(UPSTREAM_ERROR, f"{upstream} sent an answer that cannot be passed on")
+        )

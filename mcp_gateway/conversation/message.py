@@ -17,6 +17,9 @@ from ..jsonrpc import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, McpError
 
 _MAX_ID_LENGTH = 1024  # a string id is echoed back (and logged): bounded
 _EXACT_FLOAT = 2.0**53  # larger floats cannot come back exactly as the client wrote them
+# Deepest nesting accepted. What the gateway passes on is serialised again (sealed sessions, spans, upstream
+# requests), and orjson refuses to serialise past 254 levels: deeper input would fail later, as a 500.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,29 @@ def parse(raw: bytes | str) -> Message:
         message = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise Invalid(McpError(PARSE_ERROR, "Parse error: invalid JSON")) from None
+    if too_deep(raw, message):
+        request_id = message.get("id") if isinstance(message, dict) else None
+        error = McpError(INVALID_REQUEST, f"Invalid Request: nested deeper than {MAX_DEPTH} levels")
+        raise Invalid(error, request_id if valid_id(request_id) else None)
     return read(message)
+
+
+def too_deep(raw: bytes | str, value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Is `value` (parsed from `raw`) nested deeper than `limit`? Counting brackets in the raw text is cheap and
+    rules out almost every message before any walk."""
+    opening = raw.count(b"{") + raw.count(b"[") if isinstance(raw, bytes) else raw.count("{") + raw.count("[")
+    if opening <= limit:
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values() if isinstance(child, dict | list))
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
+    return False
 
 
 def read(message: Any) -> Message:

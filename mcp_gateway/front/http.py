@@ -33,7 +33,6 @@ from .auth_gate import AuthGate
 from .legacy import LegacyFront
 from .modern import ModernFront
 from .responses import BodyTooLarge, ClientGone, ResponseStream, read_body, send_accepted, send_error
-from .security import OriginGuard
 from .sessions import SessionRegistry
 
 log = logging.getLogger("mcp_gateway.front")
@@ -46,7 +45,6 @@ class McpHttpFront:
         catalog: Catalog,
         watches: ResourceWatches,
         registry: SessionRegistry,
-        guard: OriginGuard,
         auth: AuthGate | None,
         anonymous: Principal,
         access_log: AccessLog | OtlpAccessLog | None,
@@ -58,7 +56,6 @@ class McpHttpFront:
         self.auth = auth
         self.anonymous = anonymous
         self.sessions = registry
-        self.guard = guard
         self._access_log = access_log
         self.draining = asyncio.Event()
         self.legacy = LegacyFront(pipeline, registry, self.draining, max_streams_per_session)
@@ -71,12 +68,7 @@ class McpHttpFront:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
-        headers = dict(raw_headers)
-        rejected = self.guard.check(_text(headers.get(b"host")), _text(headers.get(b"origin")))
-        if rejected is not None:
-            status, reason = rejected
-            await send_error(send, status, None, McpError(INVALID_REQUEST, reason))
-            return
+        headers = dict(raw_headers)  # Host, Origin and Content-Type were checked for every route (app.py)
         principal = self.anonymous
         if self.auth is not None:
             started = time.perf_counter()
@@ -186,7 +178,3 @@ def _is_modern(message: Request | Notification, headers: dict[bytes, bytes]) -> 
 def _names_modern_version(headers: dict[bytes, bytes]) -> bool:
     version = headers.get(b"mcp-protocol-version")
     return version is not None and version.decode("latin-1").strip() not in HANDSHAKE_PROTOCOL_VERSIONS
-
-
-def _text(value: bytes | None) -> str | None:
-    return value.decode("latin-1") if value is not None else None

@@ -21,11 +21,12 @@ from ..jsonrpc import INVALID_REQUEST, McpError
 from ..pipeline import Pipeline
 from . import sse
 from .responses import ResponseStream, send_accepted, send_empty, send_error, send_json, wait_disconnect
-from .sessions import FrontSession, SessionRegistry
+from .sessions import FrontSession, SessionRegistry, TooManySessions
 
 log = logging.getLogger("mcp_gateway.front")
 
 SESSION_NOT_FOUND = -32001
+_RETRY = [(b"retry-after", b"5")]
 
 
 class LegacyFront:
@@ -44,7 +45,11 @@ class LegacyFront:
         reply = await answer(self.pipeline, call)
         headers = None
         if reply.ok:
-            session = await self.sessions.create(call.client, call.principal.binding)
+            try:
+                session = await self.sessions.create(call.client, call.principal.binding)
+            except TooManySessions as refused:
+                await send_error(send, 429, call.request_id, McpError(INVALID_REQUEST, str(refused)), _RETRY)
+                return
             headers = [(b"mcp-session-id", session.sid.encode())]
         await send_json(send, 200, reply.body, headers)
 
@@ -108,7 +113,7 @@ class LegacyFront:
             return
         if len(session.streams) >= self._max_streams:
             error = McpError(INVALID_REQUEST, f"this session already has {self._max_streams} open GET stream(s)")
-            await send_error(send, 429, None, error, [(b"retry-after", b"5")])
+            await send_error(send, 429, None, error, _RETRY)
             return
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1024)
         session.streams.append(queue)

@@ -44,6 +44,13 @@ class Watches(Protocol):
     async def unwatch(self, uri: str) -> None: ...
 
 
+class TooManySessions(Exception):
+    """Every session the caller may hold is busy (streams open or calls in flight)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"this caller already holds {limit} busy sessions (server.max_sessions_per_caller)")
+
+
 @dataclass(slots=True)
 class FrontSession:
     """One handshake-era session as this process holds it (a `conversation.handshake.Session`)."""
@@ -83,9 +90,16 @@ class SessionRegistry:
     """This process's view of the handshake-era sessions."""
 
     def __init__(
-        self, sealer: Sealer, backend: StateBackend, idle_timeout: float, watches: Watches | None = None
+        self,
+        sealer: Sealer,
+        backend: StateBackend,
+        idle_timeout: float,
+        watches: Watches | None = None,
+        max_per_caller: int = 256,
     ) -> None:
         self._sealer = sealer
+        self._max_per_caller = max_per_caller
+        self._by_caller: dict[bytes, dict[str, FrontSession]] = {}  # binding -> its sessions, oldest first
         self._backend = backend
         self._watches = watches
         self._background: set[asyncio.Task[None]] = set()
@@ -107,6 +121,12 @@ class SessionRegistry:
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def create(self, client: ClientContext, bound_to: bytes = b"") -> FrontSession:
+        """A new session for the caller `bound_to` names. A caller holds at most `max_per_caller` sessions
+        in this process: opening one more ends its least recently used idle one (clients rarely DELETE), and
+        when every one is busy the new one is refused (`TooManySessions`)."""
+        mine = self._by_caller.get(bound_to)
+        if mine is not None and len(mine) >= self._max_per_caller:
+            await self._make_room(mine)
         payload = {
             "v": client.protocol_version,
             "c": client.capabilities,
@@ -213,13 +233,27 @@ class SessionRegistry:
         for session in list(self._sessions.values()):
             self._forget(session)
 
+    async def _make_room(self, mine: dict[str, FrontSession]) -> None:
+        idle = [s for s in mine.values() if not s.streams and not s.dialogue.inflight]
+        if not idle:
+            raise TooManySessions(self._max_per_caller)
+        oldest = min(idle, key=lambda s: s.last_seen)
+        log.info("a caller opened more than %d sessions; its least recently used one ends", self._max_per_caller)
+        await self.end(oldest)
+
     def _remember(self, session: FrontSession) -> None:
         self._sessions[session.sid] = session
         self._by_key[session.key] = session
+        self._by_caller.setdefault(session.binding, {})[session.sid] = session
 
     def _forget(self, session: FrontSession) -> None:
         self._sessions.pop(session.sid, None)
         self._by_key.pop(session.key, None)
+        mine = self._by_caller.get(session.binding)
+        if mine is not None:
+            mine.pop(session.sid, None)
+            if not mine:
+                del self._by_caller[session.binding]
         session.close()
         if session.watched and self._watches is not None:
             task = asyncio.get_running_loop().create_task(self._unwatch_all(list(session.watched)))

@@ -140,6 +140,7 @@ class Gateway:
         self.port = free_port()
         config = {**config, "server": {**config.get("server", {}), "port": self.port}}
         config.setdefault("auth", {"allow_anonymous": True})  # tests that are not about auth
+        self.config = config
         self.config_path = tmp_path / f"gateway-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.url = f"http://127.0.0.1:{self.port}/mcp"
@@ -153,7 +154,7 @@ class Gateway:
             if self.proc.popen.poll() is not None:
                 break
             try:
-                response = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2)
+                response = httpx.get(f"http://127.0.0.1:{self.port}/readyz", headers=self._admin, timeout=2)
                 last = response.json()
                 ready = sum(1 for u in last["upstreams"].values() if u["state"] == "ready")
                 if upstreams_ready is None or ready >= upstreams_ready:
@@ -164,7 +165,13 @@ class Gateway:
         raise RuntimeError(f"gateway not ready: {last}\n{''.join(self.proc.output)[-4000:]}")
 
     def readyz(self) -> dict[str, Any]:
-        return httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=5).json()
+        return httpx.get(f"http://127.0.0.1:{self.port}/readyz", headers=self._admin, timeout=5).json()
+
+    @property
+    def _admin(self) -> dict[str, str]:
+        """The operator's credential for /readyz's details, when the config sets one."""
+        token = (self.config.get("server") or {}).get("admin_token")
+        return {"authorization": f"Bearer {token}"} if token else {}
 
     def stop(self) -> int:
         return self.proc.stop()

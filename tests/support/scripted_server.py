@@ -21,7 +21,8 @@ can carry them on, and is driven entirely by command-line options::
     --prompts N                   prompts prompt_0..prompt_{N-1} (default 0).
     --resources N                 resources NAME://item/{i}, text/plain (default 0).
     --templates N                 resource templates NAME://tpl{i}/{id} (default 0).
-    --latency S                   prompts/get, resources/read and completion/complete answer after S
+    --latency S                   prompts/get, resources/read, resources/subscribe and completion/complete
+                                  answer after S
                                   seconds (default 0): calls that stay in flight, for concurrency tests.
     --page-size K                 paginate tools/prompts/resources/templates lists, K per page,
                                   with opaque cursors (default: everything on one page).
@@ -54,6 +55,8 @@ Tools.  Echo tools (generated, ``--tool-name`` and ``dyn_<n>``) return a text JS
     elicit {message}    asks ``elicitation/create`` (form: {name: string}); returns the ElicitResult
                         as JSON text.
     roots               asks ``roots/list``; returns the ListRootsResult as JSON text.
+    storm {count}       sends ``notifications/tools/list_changed`` ``count`` times to every legacy session
+                        and listen stream, as fast as it can.
     touch {uri}         sends ``notifications/resources/updated`` for ``uri`` to every legacy session that
                         subscribed to it (``resources/subscribe``) and to every 2026-07-28 listen
                         stream watching it.
@@ -134,6 +137,7 @@ SPECIAL_TOOLS = (
     "whoami",
     "error",
     "touch",
+    "storm",
 )
 # Legacy (pre-2026) "resource not found"; 2026-07-28 retired it in favour of -32602.
 LEGACY_RESOURCE_NOT_FOUND = -32002
@@ -167,6 +171,7 @@ _SPECIAL_DESCRIPTIONS = {
     "roots": "asks the client for roots/list",
     "whoami": "returns the request headers (HTTP) or MCP_TEST_* env vars (stdio)",
     "error": "returns an isError result",
+    "storm": "announces tools/list_changed `count` times in a row, to every session and listen stream",
 }
 _ELICIT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -387,6 +392,7 @@ class ScriptedServer:
             "whoami": self._tool_whoami,
             "error": self._tool_error,
             "touch": self._tool_touch,
+            "storm": self._tool_storm,
         }
         self.server = self._build_server()
 
@@ -521,6 +527,7 @@ class ScriptedServer:
         return types.EmptyResult()
 
     async def _subscribe(self, ctx: Ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        await anyio.sleep(self.opts.latency)
         self.resource_subscribers.setdefault(params.uri, {})[id(_connection_of(ctx.session))] = ctx.session
         return types.EmptyResult()
 
@@ -594,6 +601,14 @@ class ScriptedServer:
         # 2026-07-28 clients hear about it on their subscriptions/listen streams.
         await self.bus.publish(ToolsListChanged())
         return self._text({"server": self.name, "tool": "add_tool", "added": new_name, "notified": notified})
+
+    async def _tool_storm(self, ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
+        count = int(args.get("count", 100))
+        for _ in range(count):
+            for session in list(self.legacy_sessions.values()):
+                await session.send_tool_list_changed()
+            await self.bus.publish(ToolsListChanged())
+        return self._text({"server": self.name, "tool": "storm", "sent": count})
 
     async def _tool_touch(self, ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
         uri = str(args.get("uri", ""))

@@ -66,6 +66,12 @@ class TelemetryStep:
         return result
 
     def _record(self, exchange: Exchange, result: Result, started: float, span: _LazySpan | None) -> None:
+        try:
+            self._write(exchange, result, started, span)
+        except Exception:  # what a call leaves behind must never fail the call (e.g. an answer nested too deep)
+            log.warning("could not record %s", exchange.call.method, exc_info=True)
+
+    def _write(self, exchange: Exchange, result: Result, started: float, span: _LazySpan | None) -> None:
         result.duration = time.perf_counter() - started
         if span is not None:
             result.trace_id = span.finish(result)
