@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     catalog.add_argument("--config", "-c", required=True)
     catalog.add_argument("--json", action="store_true", help="print JSON instead of a table")
     catalog.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
-    catalog.set_defaults(handler=_catalog)
+    catalog.set_defaults(handler=_run("catalog", "catalog"))
 
     auth = commands.add_parser("auth", help="API keys for `auth.api_keys`")
     auth_commands = auth.add_subparsers(dest="auth_command", required=True)
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     policy_commands = policy.add_subparsers(dest="policy_command", required=True)
     policy_check = policy_commands.add_parser("check", help="validate a policy directory")
     policy_check.add_argument("dir")
-    policy_check.set_defaults(handler=_policy_check)
+    policy_check.set_defaults(handler=_run("policy", "check"))
     explain = policy_commands.add_parser("explain", help="the decision for one caller and target, with the rules")
     explain.add_argument("dir", nargs="?", default="policies", help="policy directory (default: policies)")
     explain.add_argument("--tenant", required=True)
@@ -89,9 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--model")
     explain.add_argument("--upstream", help="the target's upstream (default: the tool/prompt name's prefix)")
     explain.add_argument("--args", default="{}", help="the call's arguments as JSON")
-    explain.set_defaults(handler=_policy_explain)
+    explain.set_defaults(handler=_run("policy", "explain"))
     policy_schema = policy_commands.add_parser("schema", help="print the JSON Schema of policy files")
-    policy_schema.set_defaults(handler=_policy_schema)
+    policy_schema.set_defaults(handler=_run("policy", "schema"))
 
     llm = commands.add_parser("llm", help="the LLM section: prices for Arize Phoenix")
     llm_commands = llm.add_subparsers(dest="llm_command", required=True)
@@ -101,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     prices.add_argument("--config", "-c", required=True)
     prices.add_argument("--phoenix", help="Phoenix base URL, e.g. http://127.0.0.1:6006: create/update its models")
     prices.add_argument("--api-key-env", default="PHOENIX_API_KEY", help="variable holding a Phoenix API key")
-    prices.set_defaults(handler=_llm_prices)
+    prices.set_defaults(handler=_run("llm", "prices"))
 
     config = commands.add_parser("config", help="check a config file or print its JSON Schema")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -111,6 +111,17 @@ def _parser() -> argparse.ArgumentParser:
     schema = config_commands.add_parser("schema", help="print the JSON Schema of gateway.yaml")
     schema.set_defaults(handler=_config_schema)
     return parser
+
+
+def _run(module: str, name: str):  # type: ignore[no-untyped-def]
+    """A subcommand's handler, imported when it runs (the CLI starts fast)."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(f".commands.{module}", __package__), name)(args))
+
+    return handler
 
 
 def _with_overrides(config: GatewayConfig, host: str | None, port: int | None) -> GatewayConfig:
@@ -229,82 +240,6 @@ async def _stdio_principal(gateway: Any) -> Any:
         return None
 
 
-def _catalog(args: argparse.Namespace) -> int:
-    from .assembly import build_gateway
-
-    setup_logging(args.log_level)
-    config = load_config(args.config)
-
-    async def run() -> dict[str, Any]:
-        gateway = build_gateway(config, prometheus=False)
-        await gateway.start_upstreams()
-        try:
-            snapshot = gateway.catalog.snapshot
-            return {
-                "upstreams": {n: h.health.state for n, h in gateway.pool.handles.items()},
-                "tools": [
-                    {"name": e.exposed, "upstream": e.upstream, "description": e.definition.get("description", "")}
-                    for e in snapshot.lists["tools"]
-                ],
-                "prompts": [{"name": e.exposed, "upstream": e.upstream} for e in snapshot.lists["prompts"]],
-                "resources": [{"uri": e.exposed, "upstream": e.upstream} for e in snapshot.lists["resources"]],
-                "resourceTemplates": [
-                    {"uriTemplate": e.exposed, "upstream": e.upstream} for e in snapshot.lists["resourceTemplates"]
-                ],
-                "collisions": [str(c) for c in snapshot.collisions],
-            }
-        finally:
-            await gateway.stop()
-
-    data = asyncio.run(run())
-    if args.json:
-        print(json.dumps(data, indent=2))
-        return 0
-    rows = [(t["name"], t["upstream"], t["description"]) for t in data["tools"]]
-    _print_table(["NAME", "UPSTREAM", "DESCRIPTION"], rows)
-    for kind, key in (("prompts", "name"), ("resources", "uri"), ("resourceTemplates", "uriTemplate")):
-        if data[kind]:
-            print()
-            _print_table([kind.upper(), "UPSTREAM", ""], [(i[key], i["upstream"], "") for i in data[kind]])
-    down = [n for n, s in data["upstreams"].items() if s != "ready"]
-    print(f"\n{len(data['tools'])} tools from {len(data['upstreams']) - len(down)} upstream(s)", end="")
-    print(f"; not reachable: {', '.join(down)}" if down else "")
-    for collision in data["collisions"]:
-        print(f"warning: {collision}")
-    return 1 if down else 0
-
-
-def _print_table(header: list[str], rows: list[tuple[str, str, str]]) -> None:
-    width0 = max([len(header[0])] + [len(r[0]) for r in rows])
-    width1 = max([len(header[1])] + [len(r[1]) for r in rows])
-    print(f"{header[0]:<{width0}}  {header[1]:<{width1}}  {header[2]}".rstrip())
-    for name, upstream, description in rows:
-        first_line = (description or "").strip().splitlines()[0] if description and description.strip() else ""
-        if len(first_line) > 70:
-            first_line = first_line[:67] + "..."
-        print(f"{name:<{width0}}  {upstream:<{width1}}  {first_line}".rstrip())
-
-
-def _llm_prices(args: argparse.Namespace) -> int:
-    from .llm.phoenix_prices import PhoenixError, phoenix_models, push
-
-    config = load_config(args.config)
-    if config.llm is None or not config.llm.prices:
-        print(f"error: {args.config} has no llm.prices", file=sys.stderr)
-        return 2
-    models = phoenix_models(config.llm.prices)
-    if not args.phoenix:
-        print(json.dumps(models, indent=2))
-        return 0
-    try:
-        for line in push(args.phoenix, models, os.environ.get(args.api_key_env)):
-            print(line)
-    except PhoenixError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def _config_check(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     kinds: dict[str, int] = {}
@@ -331,79 +266,6 @@ def _auth_summary(config: GatewayConfig) -> str:
     if auth.allow_anonymous:
         parts.append("ANONYMOUS callers allowed (local development)")
     return ", ".join(parts)
-
-
-def _policy_check(args: argparse.Namespace) -> int:
-    from .policy import PolicyError, load_policies
-    from .policy.load import policy_files
-
-    try:
-        engine = load_policies(args.dir)
-    except PolicyError as exc:
-        print(f"error: invalid policy\n{exc}", file=sys.stderr)
-        return 2
-    print(f"{args.dir}: ok ({len(policy_files(args.dir))} file(s), {len(engine)} rule(s))")
-    return 0
-
-
-def _policy_explain(args: argparse.Namespace) -> int:
-    from .auth.principal import Principal
-    from .policy import PolicyError, load_policies
-
-    try:
-        engine = load_policies(args.dir)
-        claims = json.loads(args.claims)
-        call_args = json.loads(args.args)
-    except PolicyError as exc:
-        print(f"error: invalid policy\n{exc}", file=sys.stderr)
-        return 2
-    except json.JSONDecodeError as exc:
-        print(f"error: --claims/--args must be JSON objects: {exc}", file=sys.stderr)
-        return 2
-    if not isinstance(claims, dict) or not isinstance(call_args, dict):
-        print("error: --claims/--args must be JSON objects", file=sys.stderr)
-        return 2
-    kind, name = next(
-        (k, v)
-        for k, v in (
-            ("tools", args.tool),
-            ("prompts", args.prompt),
-            ("resources", args.resource),
-            ("models", args.model),
-        )
-        if v
-    )
-    upstream = args.upstream or (name.split("__", 1)[0] if kind in ("tools", "prompts") and "__" in name else None)
-    principal = Principal(args.tenant, args.subject, frozenset(args.scope), claims)
-    decision = engine.decide(principal, kind, name, upstream, call_args)
-    verdict = "ALLOW" if decision.allowed else "DENY"
-    print(f"{verdict} {kind[:-1]} {name} for tenant {args.tenant} (subject {args.subject})")
-    print(f"  decided by: {decision.rule}")
-    if not decision.allowed:
-        how = (
-            "it is listed, but this call is refused"
-            if decision.visible
-            else "it is hidden: lists omit it, calls find nothing"
-        )
-        print(f"  {how}: {decision.message}")
-    print("  rules considered:" if decision.chain else "  no rule is about this caller and target")
-    for line in decision.chain:
-        print(f"    {line}")
-    for limit in engine.limits_for(principal, kind, name, upstream):
-        rate = f"1 per {limit.interval_ms / 1000:g}s after a burst of {limit.burst}" if limit.interval_ms else "no rate"
-        slots = f", {limit.concurrency} at once" if limit.concurrency else ""
-        print(f"  limit {limit.name} (per {limit.per}): {rate}{slots}")
-    return 0 if decision.allowed else 1
-
-
-def _policy_schema(_args: argparse.Namespace) -> int:
-    from .policy.model import PolicyFile
-
-    schema = PolicyFile.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "mcp-gateway policy file"
-    print(json.dumps(schema, indent=2))
-    return 0
 
 
 def _config_schema(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from ..auth import Principal
-from ..policy.engine import CompiledLimit
+from ..policy.compiled import CompiledLimit
 from ..state import BackendUnavailable
 from .counters import Counters
 

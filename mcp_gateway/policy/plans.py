@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .engine import CompiledLimit, CompiledRule
+    from .compiled import CompiledLimit, CompiledRule
 
 MAX_KEYED_NAME = 1024  # characters
 BUDGET = 32 * 1024 * 1024  # bytes
