@@ -1,4 +1,5 @@
-"""Google Gemini / Vertex AI `generateContent` <-> canonical (OpenAI Chat Completions) translation.
+"""Google Gemini / Vertex AI `generateContent` <-> canonical (OpenAI Chat Completions) translation: the request
+side, and the mapping choices of both directions.
 
 Choices that are not forced by the two formats:
 
@@ -18,23 +19,23 @@ Choices that are not forced by the two formats:
   rejects the field on some versions, so its caller passes `function_call_ids=False`.
 - Prior `reasoning_content` is not replayed: Gemini ignores thought text in history, signatures carry the context.
 
-Streaming (`StreamToChat`) and the response helpers it shares with `chat_response` live in gemini_stream.py;
-StreamToChat is re-exported here.
+The rest lives in sibling modules and is re-exported here: `chat_response` and `error_of` in gemini_response.py,
+streaming (`StreamToChat`, and the response helpers it shares with `chat_response`) in gemini_stream.py, and
+embeddings, both ways, in gemini_embeddings.py.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-import struct
-import time
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
-from ..errors import openai_error_type
-from .gemini_stream import CallIds, StreamToChat, finish_reason, google_extra, made_up_id, tool_call, usage_of
+from .gemini_embeddings import embeddings_request, embeddings_response
+from .gemini_response import chat_response, error_of
+from .gemini_stream import StreamToChat
 
 Json = dict[str, Any]
 
@@ -78,24 +79,6 @@ _FLASH_MAX_BUDGET = 24576  # Flash and Flash-Lite stop there; Pro goes to 32768
 _PRO_MIN_BUDGET = 128  # Pro cannot turn thinking off
 _LEVELS = {"none": "minimal", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
 _PRO_LEVELS = {"minimal": "low", "medium": "high"}  # Gemini 3 Pro knows only low and high
-
-# google.rpc status -> OpenAI error type, for when the HTTP status says less (e.g. an error inside a 200 stream).
-_ERROR_TYPES = {
-    "INVALID_ARGUMENT": "invalid_request_error",
-    "FAILED_PRECONDITION": "invalid_request_error",
-    "OUT_OF_RANGE": "invalid_request_error",
-    "UNAUTHENTICATED": "authentication_error",
-    "PERMISSION_DENIED": "permission_error",
-    "NOT_FOUND": "not_found_error",
-    "RESOURCE_EXHAUSTED": "rate_limit_error",
-    "INTERNAL": "server_error",
-    "UNAVAILABLE": "server_error",
-    "UNKNOWN": "server_error",
-    "DEADLINE_EXCEEDED": "server_error",
-}
-
-
-# --- request -------------------------------------------------------------------------------------------------
 
 
 def gemini_request(chat: Json, *, function_call_ids: bool = True) -> Json:
@@ -360,127 +343,6 @@ def _thinking_config(effort: str, model: str) -> Json | None:
     if effort != "none":
         config["includeThoughts"] = True
     return config
-
-
-# --- response ------------------------------------------------------------------------------------------------
-
-
-def chat_response(body: Json, model: str) -> Json:
-    """generateContent response -> chat.completion (model: body's modelVersion if present else `model`;
-    id: responseId or made up)."""
-    ids = CallIds()
-    choices = [_choice(c, position, ids) for position, c in enumerate(body.get("candidates") or [])]
-    if not choices:  # the prompt itself was blocked (promptFeedback.blockReason): nothing was generated
-        blocked = bool((body.get("promptFeedback") or {}).get("blockReason"))
-        message = {"role": "assistant", "content": ""}
-        choices = [{"index": 0, "message": message, "finish_reason": "content_filter" if blocked else "stop"}]
-    result: Json = {
-        "id": body.get("responseId") or made_up_id(),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("modelVersion") or model,
-        "choices": choices,
-    }
-    usage = usage_of(body.get("usageMetadata"))
-    if usage is not None:
-        result["usage"] = usage
-    return result
-
-
-def _choice(candidate: Json, position: int, ids: CallIds) -> Json:
-    text: list[str] = []
-    reasoning: list[str] = []
-    calls: list[Json] = []
-    signature: str | None = None
-    for part in (candidate.get("content") or {}).get("parts") or []:
-        if "functionCall" in part:
-            calls.append(tool_call(part, ids.next(part)))
-            continue
-        if isinstance(part.get("text"), str):
-            (reasoning if part.get("thought") else text).append(part["text"])
-        signature = part.get("thoughtSignature") or signature
-    message: Json = {"role": "assistant", "content": "".join(text) if text or not calls else None}
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
-    if calls:
-        message["tool_calls"] = calls
-    if signature:
-        message["extra_content"] = google_extra(signature)
-    return {
-        "index": candidate.get("index", position),
-        "message": message,
-        "finish_reason": finish_reason(candidate.get("finishReason"), bool(calls)),
-    }
-
-
-# --- errors --------------------------------------------------------------------------------------------------
-
-
-def error_of(status: int, body: bytes) -> tuple[str, str]:
-    """A Google API error ({"error": {"code", "message", "status"}}, possibly a JSON array of those) -> (OpenAI
-    error type, message)."""
-    try:
-        data: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        text = body.decode("utf-8", "replace").strip()
-        return openai_error_type(status), text[:500] or f"HTTP {status}"
-    if isinstance(data, list) and data:  # streamGenerateContent without alt=sse answers with an array
-        data = data[0]
-    error = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(error, dict):
-        return openai_error_type(status), f"HTTP {status}"
-    kind = _ERROR_TYPES.get(str(error.get("status"))) or openai_error_type(status)
-    return kind, str(error.get("message") or f"HTTP {status}")
-
-
-# --- embeddings ----------------------------------------------------------------------------------------------
-
-
-def embeddings_request(request: Json, model: str) -> Json:
-    """OpenAI /v1/embeddings request (input: str | list[str]; dimensions) -> batchEmbedContents body."""
-    inputs = request.get("input")
-    texts = [inputs] if isinstance(inputs, str) else inputs
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-        raise ValueError("Gemini embeddings take text: `input` must be a string or a list of strings")
-    common: Json = {}
-    if request.get("task_type"):  # Gemini's own knobs, accepted as extra fields
-        common["taskType"] = str(request["task_type"]).upper()
-    if request.get("title"):
-        common["title"] = request["title"]
-    if request.get("dimensions"):
-        common["outputDimensionality"] = int(request["dimensions"])
-    name = model if model.startswith("models/") else f"models/{model}"
-    return {"requests": [{"model": name, "content": {"parts": [{"text": t}]}, **common} for t in texts]}
-
-
-def embeddings_response(body: Json, model: str, *, encoding_format: str | None = None) -> Json:
-    """batchEmbedContents response ({"embeddings": [{"values": [...]}]}) -> OpenAI embeddings list object. Also
-    reads Vertex AI's :predict answer ({"predictions": [{"embeddings": {"values", "statistics"}}]})."""
-    tokens = 0
-    if "predictions" in body:
-        vectors = []
-        for prediction in body["predictions"] or []:
-            embedding = prediction.get("embeddings") or {}
-            vectors.append(embedding.get("values") or [])
-            tokens += int((embedding.get("statistics") or {}).get("token_count") or 0)
-    else:
-        vectors = [e.get("values") or [] for e in body.get("embeddings") or []]
-    tokens = tokens or int((body.get("usageMetadata") or {}).get("promptTokenCount") or 0)
-    data = [
-        {"object": "embedding", "index": i, "embedding": _encode(v) if encoding_format == "base64" else v}
-        for i, v in enumerate(vectors)
-    ]
-    return {
-        "object": "list",
-        "data": data,
-        "model": model.removeprefix("models/"),
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-
-
-def _encode(vector: list[float]) -> str:
-    """OpenAI's base64 encoding: little-endian float32s."""
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 __all__ = [

@@ -1,5 +1,5 @@
 """Reading Gemini answers: `streamGenerateContent?alt=sse` events -> chat.completion.chunk objects, and the
-part/usage/finish-reason helpers that gemini.chat_response shares with the stream.
+part/usage/finish-reason helpers that gemini_response.chat_response shares with the stream.
 
 Each SSE event is a whole GenerateContentResponse whose parts are complete in themselves: text parts carry the
 next piece of text, a functionCall part carries a whole call (never split across events). So a text part
