@@ -140,7 +140,10 @@ def _read_batches(stream: BinaryIO) -> Any:
         if len(header) < _LENGTH.size:
             return
         (size,) = _LENGTH.unpack(header)
-        yield pickle.loads(stream.read(size))
+        data = stream.read(size)
+        if len(data) < size:  # the gateway stopped mid-batch (its writer was killed at shutdown)
+            return
+        yield pickle.loads(data)
 
 
 def main() -> None:
