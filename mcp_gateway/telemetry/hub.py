@@ -132,16 +132,25 @@ def session_of(call: Call) -> str | None:
     name and version (stable across calls, processes and restarts)."""
     client = call.client
     if client.session_id:
-        seed = client.session_id
+        seed: Any = client.session_id
     elif client.modern:
         info = client.client_info or {}
         principal = call.principal
-        seed = "\x00".join(
-            (principal.tenant, principal.subject, str(info.get("name", "")), str(info.get("version", "")))
-        )
+        seed = (principal.tenant, principal.subject, str(info.get("name", "")), str(info.get("version", "")))
     else:
         return None
-    return "mcp-" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+    found = _sessions.get(seed)
+    if found is None:
+        text = seed if isinstance(seed, str) else "\x00".join(seed)
+        found = "mcp-" + hashlib.sha256(text.encode()).hexdigest()[:24]
+        if len(_sessions) >= _SESSIONS_LIMIT:
+            _sessions.clear()
+        _sessions[seed] = found
+    return found
+
+
+_sessions: dict[Any, str] = {}  # seed -> session.id: one digest per session, not per call
+_SESSIONS_LIMIT = 10_000
 
 
 def _otlp_meter_provider(config: TelemetryConfig, exporter: str) -> Any:

@@ -62,7 +62,7 @@ class SpanSink:
             self._dropped += 1
             return
         queue.append(flat)
-        if len(queue) >= self._batch:
+        if len(queue) == self._batch:  # once per batch: a thread that is behind is woken already
             self._wake.set()
 
     def _run(self) -> None:

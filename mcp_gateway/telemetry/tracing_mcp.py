@@ -60,6 +60,8 @@ BACKEND_RESPONSE = "mcp_gateway.llm.backend_response"
 TOOL_ERROR = "tool_error"  # error.type of a CallToolResult with isError (mcp.md)
 
 _KIND = SpanAttributes.OPENINFERENCE_SPAN_KIND
+_INPUT = SpanAttributes.INPUT_VALUE
+_INPUT_MIME = SpanAttributes.INPUT_MIME_TYPE
 _RETRIEVER = OpenInferenceSpanKindValues.RETRIEVER.value
 _CHAIN = OpenInferenceSpanKindValues.CHAIN.value
 _JSON = OpenInferenceMimeTypeValues.JSON.value
@@ -109,15 +111,55 @@ def request_attributes(
     recording: Recording,
 ) -> dict[str, Any]:
     """Everything known when the request arrives: the MCP and OpenInference request-side attributes."""
+    attributes = dict(
+        _about_target(method, target, tool, protocol_version, transport, tenant, subject, upstream, recording)
+    )
+    if method == "resources/read":
+        if target:
+            record_value(attributes, _INPUT, _INPUT_MIME, target, recording.hide_inputs)
+    elif arguments is not None:
+        record_value(attributes, _INPUT, _INPUT_MIME, arguments, recording.hide_inputs)
+    if request_id is not None:
+        attributes[JSONRPC_REQUEST_ID] = str(request_id)
+    if mcp_session_id:
+        attributes[MCP_SESSION_ID] = mcp_session_id
+    if session_id:
+        attributes[SpanAttributes.SESSION_ID] = session_id
+    return attributes
+
+
+_TargetKey = tuple[Any, ...]
+_about: dict[_TargetKey, tuple[dict[str, Any] | None, dict[str, Any]]] = {}
+_ABOUT_LIMIT = 4096  # distinct (method, target, caller, ...) combinations remembered
+
+
+def _about_target(
+    method: str,
+    target: str | None,
+    tool: dict[str, Any] | None,
+    protocol_version: str | None,
+    transport: str,
+    tenant: str,
+    subject: str,
+    upstream: str | None,
+    recording: Recording,
+) -> dict[str, Any]:
+    """The attributes every call of the same method, target and caller shares (the tool's schema as JSON
+    among them): built once and copied per call. The tool definition is keyed by identity and kept alive by
+    the entry, so a new catalog snapshot is new entries."""
+    key = (method, target, id(tool), protocol_version, transport, tenant, subject, upstream, recording)
+    found = _about.get(key)
+    if found is not None and found[0] is tool:
+        return found[1]
     attributes: dict[str, Any]
     if method == "tools/call":
-        tool = tool or {}
-        name = target or tool.get("name") or ""
+        definition = tool or {}
+        name = target or definition.get("name") or ""
         attributes = tool_attributes(
             name=name,
-            description=tool.get("description"),
-            parameters=tool.get("inputSchema"),
-            arguments=arguments,
+            description=definition.get("description"),
+            parameters=definition.get("inputSchema"),
+            arguments=None,
             result=None,
             recording=recording,
         )
@@ -125,30 +167,16 @@ def request_attributes(
         attributes[GEN_AI_OPERATION_NAME] = _EXECUTE_TOOL
     elif method == "resources/read":
         attributes = {_KIND: _RETRIEVER}
-        if target:
-            record_value(
-                attributes, SpanAttributes.INPUT_VALUE, SpanAttributes.INPUT_MIME_TYPE, target, recording.hide_inputs
-            )
     else:
         attributes = {_KIND: _CHAIN}
-        if arguments is not None:
-            record_value(
-                attributes, SpanAttributes.INPUT_VALUE, SpanAttributes.INPUT_MIME_TYPE, arguments, recording.hide_inputs
-            )
         if method == "prompts/get" and target:
             attributes[GEN_AI_PROMPT_NAME] = target
     attributes[MCP_METHOD_NAME] = method
     if target and method in _RESOURCE_METHODS:
         attributes[MCP_RESOURCE_URI] = target
-    if request_id is not None:
-        attributes[JSONRPC_REQUEST_ID] = str(request_id)
-    if mcp_session_id:
-        attributes[MCP_SESSION_ID] = mcp_session_id
     if protocol_version:
         attributes[MCP_PROTOCOL_VERSION] = protocol_version
     attributes[NETWORK_TRANSPORT] = _TRANSPORTS.get(transport, transport)
-    if session_id:
-        attributes[SpanAttributes.SESSION_ID] = session_id
     if subject:
         attributes[SpanAttributes.USER_ID] = subject
     if tenant:
@@ -157,6 +185,9 @@ def request_attributes(
         attributes[UPSTREAM] = upstream
     # Phoenix shows and filters on OpenInference `metadata` (a JSON object), not on vendor attributes.
     attributes[SpanAttributes.METADATA] = metadata(tenant=tenant, upstream=upstream)
+    if len(_about) >= _ABOUT_LIMIT:
+        _about.clear()
+    _about[key] = (tool, attributes)
     return attributes
 
 
