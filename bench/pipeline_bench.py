@@ -7,7 +7,8 @@ no JSON, no I/O), driven through `pipeline.run` in a loop: the time per call is 
 costs, without uvicorn, the upstream client or the network, so the configurations can be compared closely.
 Configurations: bare, policy (the realistic 100-rule policy of run.py, a CEL condition on every call),
 tracing (lean spans through the export process to bench/otlp_sink.py, which discards), and everything on.
-The export process runs beside, as when serving: its CPU is not counted here (`process_time` is this one's). Each is run `--rounds`
+The export process runs beside, as when serving: its CPU is not counted here (`process_time` is this
+one's). Each is run `--rounds`
 times, and the minimum is reported (the least disturbed by the rest of the machine).
 """
 
