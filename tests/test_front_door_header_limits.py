@@ -139,7 +139,12 @@ def test_pipelined_heads_are_held_to_the_same_limit(gw):
     with connect(gw.port) as sock:
         sock.sendall(small + head(gw.port, size=2 * MAX_HEAD))
         answer = read_until_closed(sock, timeout=10)
-    assert answer.count(b"HTTP/1.1 ") == 1 and status_of(answer) == 200, answer[-300:]
+    # The first request's answer comes whole and first. Whether the refusal follows it depends on how the
+    # kernel split the bytes: refused while the 200 is still due, the connection just closes after it;
+    # refused once it went out, a 431 follows it. Never a 431 before or inside the 200.
+    first, _, rest = answer.partition(b"\r\n\r\nok")
+    assert status_of(answer) == 200 and first.count(b"HTTP/1.1 ") == 1, answer[-300:]
+    assert rest == b"" or (rest.count(b"HTTP/1.1 ") == 1 and status_of(rest) == 431), answer[-300:]
 
 
 def test_chunked_trailers_count_like_headers(gw):

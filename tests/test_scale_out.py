@@ -12,6 +12,7 @@ import anyio
 import httpx
 import pytest
 
+from mcp_gateway.catalog.sync import COALESCE_SECONDS
 from tests.support.processes import scripted_stdio_args
 from tests.support.wire import ACCEPT, final_message, initialize_body, modern_post
 
@@ -167,6 +168,8 @@ async def test_workers_share_notifications_through_redis(gateway, redis_state):
             async with httpx.AsyncClient(timeout=15) as fresh:
                 added = await fresh.post(gw.url, json=_call("box__add_tool", {}, 10 + n), headers=headers)
             assert added.status_code == 200
+            # Past the coalescing window, so each change is its own notification.
+            await anyio.sleep(COALESCE_SECONDS * 2.5)
 
     received = await _get_stream_while(gw.url, headers, add_tools, calls)
     assert [m["method"] for m in received] == ["notifications/tools/list_changed"] * calls
