@@ -140,6 +140,8 @@ class InputBridge:
             # 2026-07-28: the client closing its stream cancels the call.
             task.cancel()
             raise
+        # The call is over: undo relay <-> parked, so its objects go by reference counting, not the collector.
+        parked.relay.parked = None
         return task.result(), None
 
     def _park(self, parked: _ParkedCall, call: Call, bound_to: bytes) -> dict[str, Any]:

@@ -120,13 +120,18 @@ class TelemetryStep:
 
 
 class _LazySpan:
-    """The call's span, created the first time its context is asked for, or when the call ends."""
+    """The call's span, created the first time its context is asked for, or when the call ends.
+
+    The exchange holds it (`exchange.trace`) and it holds the exchange until the span exists: it lets go
+    then, so a call's objects are freed by reference counting as soon as it ends. A cycle here kept every
+    traced call's exchange, stream and request cycle alive until the collector ran (~35 us a call).
+    """
 
     __slots__ = ("_exchange", "_span", "_start_ns", "_telemetry")
 
     def __init__(self, telemetry: Telemetry, exchange: Exchange, start_ns: int) -> None:
         self._telemetry = telemetry
-        self._exchange = exchange
+        self._exchange: Exchange | None = exchange
         self._start_ns = start_ns
         self._span: Any = None
 
@@ -134,6 +139,7 @@ class _LazySpan:
         span = self._span
         if span is None:
             exchange = self._exchange
+            assert exchange is not None
             target = exchange.target
             call = exchange.call
             if target is not None and target.upstream is not None:
@@ -149,6 +155,7 @@ class _LazySpan:
                 arguments,
                 self._start_ns,
             )
+            self._exchange = None
         return span
 
     def headers(self) -> dict[str, str]:
