@@ -15,10 +15,10 @@ from opentelemetry.sdk.trace import SpanProcessor
 from ..calls import Call
 from ..config.model import TelemetryConfig
 from .lean_span import LeanMcpSpan
+from .mcp_span import McpSpan, NoopMcpSpan
 from .metrics import Metrics
 from .openinference import Recording
 from .tracing import Tracing, TracingSettings
-from .tracing_mcp import McpSpan, NoopMcpSpan
 
 log = logging.getLogger("mcp_gateway.telemetry")
 

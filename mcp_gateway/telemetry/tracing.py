@@ -21,10 +21,11 @@ from opentelemetry.trace import Link, SpanKind
 
 from ..version import __version__
 from .lean_span import LeanMcpSpan, LeanSpans, SpanSink
+from .mcp_span import NOOP_MCP_SPAN, McpSpan, NoopMcpSpan
 from .openinference import Recording
 from .tracing_context import HTTP_PARENT, Propagation
 from .tracing_llm import NOOP_LLM_SPAN, LlmSpan, NoopLlmSpan, caller_attributes, llm_span_name
-from .tracing_mcp import NOOP_MCP_SPAN, McpSpan, NoopMcpSpan, request_attributes, span_name
+from .tracing_mcp import request_attributes, span_name
 from .tracing_setup import build_provider
 
 __all__ = ["LlmSpan", "McpSpan", "NoopLlmSpan", "NoopMcpSpan", "Tracing", "TracingSettings"]

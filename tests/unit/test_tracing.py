@@ -23,10 +23,10 @@ from llm_bridge.errors import BridgeError
 from llm_bridge.exchange import Exchange
 from llm_bridge.usage import Usage
 from mcp_gateway.auth.principal import Principal
+from mcp_gateway.telemetry.mcp_span import NOOP_MCP_SPAN
 from mcp_gateway.telemetry.openinference import REDACTED_VALUE, Recording, embedding_attributes, llm_attributes
 from mcp_gateway.telemetry.tracing import Tracing, TracingSettings
 from mcp_gateway.telemetry.tracing_llm import FIRST_TOKEN_EVENT
-from mcp_gateway.telemetry.tracing_mcp import NOOP_MCP_SPAN
 from mcp_gateway.telemetry.tracing_setup import http_traces_endpoint
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers" / "openai"
